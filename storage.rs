@@ -1,0 +1,619 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The data of one scullv device: a list of items, each an array of `qset` quanta of
+//! `PAGE_SIZE << order` bytes (LDD3 chapter 8.4), and the read and write algorithms on it.
+//!
+//! Finding the quantum for a byte offset is an index computation, never a walk: item
+//! `pos / itemsize`, quantum `(pos % itemsize) / quantum`, offset `pos % quantum`.
+//!
+//! Locking: a device has an outer I/O lock, held by its caller across user copies, and the
+//! inner lock that is the [`Mutex`] around [`Storage`]. The inner lock is never held across a
+//! user copy, because the mmap fault path takes it with the process's mmap lock held. Only
+//! holders of the I/O lock change the storage, so [`write`] may look a quantum up, copy into it
+//! with the inner lock dropped, and publish a new one later without re-checking.
+
+use crate::scullv_glue::Quantum;
+use core::num::NonZeroU64;
+use kernel::{
+    alloc::KVVec,
+    page::PAGE_SIZE,
+    prelude::*,
+    sync::{
+        Arc,
+        Mutex, //
+    },
+};
+
+/// The largest quantum order the device accepts (4 MiB quanta with 4 KiB pages).
+pub(crate) const ORDER_MAX: u32 = 10;
+/// The largest number of quanta per item.
+pub(crate) const QSET_MAX: u32 = 65536;
+
+/// A device's shape: quanta of `PAGE_SIZE << order` bytes, `qset` quanta per item.
+///
+/// # Invariants
+///
+/// `order <= ORDER_MAX` and `1 <= qset <= QSET_MAX`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Geometry {
+    order: u32,
+    qset: u32,
+}
+
+/// Where a byte offset lives.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Location {
+    pub(crate) item: usize,
+    pub(crate) index: usize,
+    pub(crate) offset: usize,
+}
+
+impl Geometry {
+    /// The book's defaults: order 4, qset 500.
+    pub(crate) const DEFAULT: Geometry = Geometry { order: 4, qset: 500 };
+
+    /// Checks an order and a qset against the bounds.
+    pub(crate) fn new(order: i64, qset: i64) -> Result<Self> {
+        if !Self::valid_order(order) || !Self::valid_qset(qset) {
+            return Err(EINVAL);
+        }
+        // INVARIANT: Both values were checked against the bounds just above.
+        Ok(Self {
+            order: order as u32,
+            qset: qset as u32,
+        })
+    }
+
+    pub(crate) fn valid_order(order: i64) -> bool {
+        (0..=i64::from(ORDER_MAX)).contains(&order)
+    }
+
+    pub(crate) fn valid_qset(qset: i64) -> bool {
+        (1..=i64::from(QSET_MAX)).contains(&qset)
+    }
+
+    pub(crate) fn order(&self) -> u32 {
+        self.order
+    }
+
+    pub(crate) fn qset(&self) -> u32 {
+        self.qset
+    }
+
+    /// Bytes in one quantum.
+    pub(crate) fn quantum(&self) -> usize {
+        PAGE_SIZE << self.order
+    }
+
+    /// Bytes in one item.
+    pub(crate) fn item_size(&self) -> u64 {
+        self.quantum() as u64 * u64::from(self.qset)
+    }
+
+    /// Packs the geometry into one word, so that the module-wide value can live in an atomic.
+    pub(crate) fn pack(&self) -> u64 {
+        u64::from(self.order) | (u64::from(self.qset) << 32)
+    }
+
+    /// Inverse of [`Geometry::pack`].
+    pub(crate) fn unpack(word: u64) -> Self {
+        // INVARIANT: Only `pack` makes the words given here, from valid geometries.
+        Self {
+            order: word as u32,
+            qset: (word >> 32) as u32,
+        }
+    }
+
+    /// Finds the item, the quantum in it and the offset in that quantum of byte `pos`.
+    ///
+    /// `pos` is below the device's size limit, which is below the memory size, so the item
+    /// number fits a `usize`.
+    pub(crate) fn locate(&self, pos: u64) -> Location {
+        // Both are at least `PAGE_SIZE` by the type invariant; as `NonZeroU64` the divisions
+        // need no zero check.
+        let item_size = NonZeroU64::new(self.item_size()).unwrap_or(NonZeroU64::MIN);
+        let quantum = NonZeroU64::new(self.quantum() as u64).unwrap_or(NonZeroU64::MIN);
+        let rest = pos % item_size;
+        Location {
+            item: (pos / item_size) as usize,
+            index: (rest / quantum) as usize,
+            offset: (rest % quantum) as usize,
+        }
+    }
+}
+
+/// One list item: its array of quantum pointers, allocated with its first quantum.
+pub(crate) struct Item {
+    quanta: KVVec<Option<Arc<Quantum>>>,
+}
+
+impl Item {
+    /// The item's array of quanta; empty when the item holds none.
+    pub(crate) fn quanta(&self) -> &[Option<Arc<Quantum>>] {
+        &self.quanta
+    }
+}
+
+/// The data of one device.
+///
+/// # Invariants
+///
+/// - `geometry` is `Some` exactly when some item holds a quantum; every quantum then has that
+///   geometry's size and every non-empty item array `qset` entries.
+/// - `items` runs from the first item to the last one that holds a quantum.
+/// - Bytes below `size` that lie in a quantum are data or zeros; so are the bytes of the page
+///   that holds byte `size`, unless written through a mapping.
+pub(crate) struct Storage {
+    geometry: Option<Geometry>,
+    items: KVVec<Item>,
+    size: u64,
+}
+
+impl Storage {
+    pub(crate) fn new() -> Self {
+        Self {
+            geometry: None,
+            items: KVVec::new(),
+            size: 0,
+        }
+    }
+
+    /// Highest byte ever written + 1 since the last trim.
+    pub(crate) fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The geometry the data has, or `None` when the device holds no quantum.
+    pub(crate) fn geometry(&self) -> Option<Geometry> {
+        self.geometry
+    }
+
+    pub(crate) fn items(&self) -> &[Item] {
+        &self.items
+    }
+
+    /// Takes all the data away, leaving an empty device; the caller drops it outside the lock.
+    pub(crate) fn take(&mut self) -> Storage {
+        core::mem::replace(self, Storage::new())
+    }
+
+    /// The quantum at `loc`, if allocated.
+    pub(crate) fn quantum(&self, loc: Location) -> Option<Arc<Quantum>> {
+        self.items.get(loc.item)?.quanta.get(loc.index)?.clone()
+    }
+
+    /// The quantum that holds byte `pos` and the offset of `pos` in it, for a mapping of the
+    /// device: `None` at or past `size` and in holes.
+    pub(crate) fn quantum_for_page(&self, pos: u64) -> Option<(&Quantum, usize)> {
+        if pos >= self.size {
+            return None;
+        }
+        self.quantum_at(pos)
+    }
+
+    fn quantum_at(&self, pos: u64) -> Option<(&Quantum, usize)> {
+        let loc = self.geometry?.locate(pos);
+        let quantum = self.items.get(loc.item)?.quanta.get(loc.index)?.as_deref()?;
+        Some((quantum, loc.offset))
+    }
+
+    /// Publishes a new quantum at `loc`; on failure nothing changes. `geometry` is the one the
+    /// device has, or takes if it holds nothing yet.
+    fn insert(&mut self, geometry: Geometry, loc: Location, quantum: Quantum) -> Result {
+        // Every allocation comes before any change, so that a failure leaves the device as it
+        // was (and `items` ends at an item that holds a quantum).
+        let quantum = Arc::new(quantum, GFP_KERNEL)?;
+        let new_array = match self.items.get(loc.item) {
+            Some(item) if !item.quanta.is_empty() => None,
+            _ => Some(KVVec::from_elem(None, geometry.qset as usize, GFP_KERNEL)?),
+        };
+        if loc.item >= self.items.len() {
+            self.items
+                .reserve(loc.item + 1 - self.items.len(), GFP_KERNEL)?;
+            while self.items.len() <= loc.item {
+                // Cannot fail: the space was reserved above.
+                self.items.push(
+                    Item {
+                        quanta: KVVec::new(),
+                    },
+                    GFP_KERNEL,
+                )?;
+            }
+        }
+        let item = &mut self.items[loc.item];
+        if let Some(array) = new_array {
+            item.quanta = array;
+        }
+        item.quanta[loc.index] = Some(quantum);
+        // INVARIANT: The device now holds a quantum of this geometry.
+        self.geometry = Some(geometry);
+        Ok(())
+    }
+
+    /// Zeroes the bytes from `size` to the end of its page, up to `end`, before `size` grows past
+    /// them without a write covering them: they may hold what a mapping wrote past the end.
+    fn zero_tail(&self, end: u64) {
+        let tail = (PAGE_SIZE - (self.size as usize % PAGE_SIZE)) % PAGE_SIZE;
+        let len = (tail as u64).min(end.saturating_sub(self.size)) as usize;
+        if len > 0 {
+            if let Some((quantum, offset)) = self.quantum_at(self.size) {
+                quantum.zero(offset, len);
+            }
+        }
+    }
+}
+
+/// Where written bytes come from: a user I/O vector, or a kernel buffer in tests.
+pub(crate) trait IterSource {
+    /// Bytes left.
+    fn len(&self) -> usize;
+    /// Copies up to `len` bytes into `quantum` at `offset`; returns how many it copied.
+    fn copy_to_quantum(&mut self, quantum: &Quantum, offset: usize, len: usize) -> usize;
+}
+
+/// Where read bytes go: a user I/O vector, or a kernel buffer in tests.
+pub(crate) trait IterDest {
+    /// Room left.
+    fn len(&self) -> usize;
+    /// Copies up to `len` bytes from `quantum` at `offset`; returns how many it copied.
+    fn copy_from_quantum(&mut self, quantum: &Quantum, offset: usize, len: usize) -> usize;
+    /// Stores up to `len` zero bytes; returns how many it stored.
+    fn zero(&mut self, len: usize) -> usize;
+}
+
+/// A kernel buffer as a write source.
+pub(crate) struct SliceSource<'a>(&'a [u8]);
+
+impl<'a> SliceSource<'a> {
+    pub(crate) fn new(data: &'a [u8]) -> Self {
+        Self(data)
+    }
+}
+
+impl IterSource for SliceSource<'_> {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn copy_to_quantum(&mut self, quantum: &Quantum, offset: usize, len: usize) -> usize {
+        let n = quantum.write_slice(offset, &self.0[..len.min(self.0.len())]);
+        self.0 = &self.0[n..];
+        n
+    }
+}
+
+/// A kernel buffer as a read destination.
+pub(crate) struct SliceDest<'a>(&'a mut [u8]);
+
+impl<'a> SliceDest<'a> {
+    pub(crate) fn new(data: &'a mut [u8]) -> Self {
+        Self(data)
+    }
+}
+
+impl IterDest for SliceDest<'_> {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn copy_from_quantum(&mut self, quantum: &Quantum, offset: usize, len: usize) -> usize {
+        let len = len.min(self.0.len());
+        let n = quantum.read_slice(offset, &mut self.0[..len]);
+        self.0 = &mut core::mem::take(&mut self.0)[n..];
+        n
+    }
+
+    fn zero(&mut self, len: usize) -> usize {
+        let len = len.min(self.0.len());
+        self.0[..len].fill(0);
+        self.0 = &mut core::mem::take(&mut self.0)[len..];
+        len
+    }
+}
+
+/// Where a write goes: at a position, or at the end of the data.
+#[derive(Clone, Copy)]
+pub(crate) enum WritePos {
+    At(u64),
+    Append,
+}
+
+/// Writes `src` at `pos`, allocating missing quanta with `alloc`. The caller holds the device's
+/// I/O lock. `fresh` is the geometry an empty device takes; `limit` caps `pos + count`.
+///
+/// Returns where the write started and how many bytes it stored. If an allocation or the user
+/// copy fails part-way, the bytes stored until then count; if none were, the error is returned.
+/// Data already stored is never altered by a failure.
+pub(crate) fn write(
+    storage: &Mutex<Storage>,
+    fresh: Geometry,
+    limit: u64,
+    pos: WritePos,
+    src: &mut impl IterSource,
+    mut alloc: impl FnMut(usize) -> Result<Quantum>,
+) -> Result<(u64, usize)> {
+    let (geometry, size) = {
+        let s = storage.lock();
+        (s.geometry.unwrap_or(fresh), s.size)
+    };
+    let pos = match pos {
+        WritePos::At(pos) => pos,
+        WritePos::Append => size,
+    };
+    if src.len() == 0 {
+        return Ok((pos, 0));
+    }
+    if pos >= limit {
+        return Err(ENOSPC);
+    }
+    let count = (src.len() as u64).min(limit - pos) as usize;
+    if pos > size {
+        storage.lock().zero_tail(pos);
+    }
+
+    let quantum_size = geometry.quantum();
+    let mut done = 0;
+    let mut error = None;
+    while done < count {
+        let loc = geometry.locate(pos + done as u64);
+        let len = (quantum_size - loc.offset).min(count - done);
+        // Bind the lookup first: the guard must be gone before the user copy.
+        let existing = storage.lock().quantum(loc);
+        let copied = match existing {
+            Some(quantum) => src.copy_to_quantum(&quantum, loc.offset, len),
+            None => match fill_new_quantum(storage, geometry, loc, len, src, &mut alloc) {
+                Ok(copied) => copied,
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            },
+        };
+        done += copied;
+        if copied < len {
+            error = Some(EFAULT);
+            break;
+        }
+    }
+
+    if done == 0 {
+        return Err(error.unwrap_or(EFAULT));
+    }
+    let mut s = storage.lock();
+    s.size = s.size.max(pos + done as u64);
+    Ok((pos, done))
+}
+
+/// Allocates the quantum at `loc`, copies up to `len` bytes into it at `loc.offset`, zeroes the
+/// rest and publishes it. Returns the bytes stored.
+fn fill_new_quantum(
+    storage: &Mutex<Storage>,
+    geometry: Geometry,
+    loc: Location,
+    len: usize,
+    src: &mut impl IterSource,
+    alloc: &mut impl FnMut(usize) -> Result<Quantum>,
+) -> Result<usize> {
+    let quantum = alloc(geometry.quantum())?;
+    let copied = src.copy_to_quantum(&quantum, loc.offset, len);
+    if copied == 0 {
+        return Err(EFAULT);
+    }
+    // Zero only what the write did not fill, before anyone can see the quantum.
+    quantum.zero(0, loc.offset);
+    quantum.zero(loc.offset + copied, geometry.quantum() - loc.offset - copied);
+    storage.lock().insert(geometry, loc, quantum)?;
+    Ok(copied)
+}
+
+/// Reads from `pos` into `dst`, up to the end of the data. Holes read as zeros. The caller holds
+/// the device's I/O lock. Returns the bytes moved, or `EFAULT` if a fault stopped the first one.
+pub(crate) fn read(storage: &Mutex<Storage>, pos: u64, dst: &mut impl IterDest) -> Result<usize> {
+    let (geometry, size) = {
+        let s = storage.lock();
+        match s.geometry {
+            Some(g) => (g, s.size),
+            None => return Ok(0),
+        }
+    };
+    if pos >= size || dst.len() == 0 {
+        return Ok(0);
+    }
+    let count = (dst.len() as u64).min(size - pos) as usize;
+    let mut done = 0;
+    while done < count {
+        let loc = geometry.locate(pos + done as u64);
+        let len = (geometry.quantum() - loc.offset).min(count - done);
+        let existing = storage.lock().quantum(loc);
+        let copied = match existing {
+            Some(quantum) => dst.copy_from_quantum(&quantum, loc.offset, len),
+            None => dst.zero(len),
+        };
+        done += copied;
+        if copied < len {
+            break;
+        }
+    }
+    if done == 0 {
+        return Err(EFAULT);
+    }
+    Ok(done)
+}
+
+#[kunit_tests(scullv_storage)]
+mod tests {
+    use super::*;
+    use kernel::new_mutex;
+
+    fn geometries() -> [Geometry; 4] {
+        [
+            Geometry::DEFAULT,
+            Geometry { order: 0, qset: 1 },
+            Geometry { order: 0, qset: 3 },
+            Geometry { order: 2, qset: 7 },
+        ]
+    }
+
+    fn new_storage() -> Result<Pin<KBox<Mutex<Storage>>>> {
+        KBox::pin_init(new_mutex!(Storage::new()), GFP_KERNEL)
+    }
+
+    fn put(s: &Mutex<Storage>, g: Geometry, pos: u64, data: &[u8]) -> Result<usize> {
+        let mut src = SliceSource::new(data);
+        write(s, g, u64::MAX, WritePos::At(pos), &mut src, Quantum::new).map(|r| r.1)
+    }
+
+    fn get(s: &Mutex<Storage>, pos: u64, out: &mut [u8]) -> Result<usize> {
+        let mut dst = SliceDest::new(out);
+        read(s, pos, &mut dst)
+    }
+
+    fn pattern(n: usize, seed: u8) -> Result<KVVec<u8>> {
+        let mut v = KVVec::with_capacity(n, GFP_KERNEL)?;
+        for i in 0..n {
+            v.push((i as u8).wrapping_mul(31).wrapping_add(seed), GFP_KERNEL)?;
+        }
+        Ok(v)
+    }
+
+    #[test]
+    fn locate_every_geometry() {
+        for order in [0, 1, 4, ORDER_MAX] {
+            for qset in [1, 2, 500, QSET_MAX] {
+                let g = Geometry::new(order.into(), qset.into()).unwrap();
+                let q = g.quantum() as u64;
+                let item = g.item_size();
+                assert_eq!(item, q * u64::from(qset));
+                for pos in [0, 1, q - 1, q, q + 1, item - 1, item, item + q + 5, 7 * item + 3] {
+                    let loc = g.locate(pos);
+                    let back = loc.item as u64 * item + loc.index as u64 * q + loc.offset as u64;
+                    assert_eq!(back, pos);
+                    assert!((loc.index as u64) < u64::from(qset));
+                    assert!((loc.offset as u64) < q);
+                }
+                assert_eq!(g.locate(item).item, 1);
+                assert_eq!(g.locate(item - 1).index, qset as usize - 1);
+            }
+        }
+    }
+
+    #[test]
+    fn geometry_bounds() {
+        assert!(Geometry::new(-1, 500).is_err());
+        assert!(Geometry::new(i64::from(ORDER_MAX) + 1, 500).is_err());
+        assert!(Geometry::new(4, 0).is_err());
+        assert!(Geometry::new(4, i64::from(QSET_MAX) + 1).is_err());
+        assert!(Geometry::new(0, 1).is_ok());
+        let g = Geometry::new(i64::from(ORDER_MAX), i64::from(QSET_MAX)).unwrap();
+        assert_eq!(Geometry::unpack(g.pack()), g);
+    }
+
+    #[test]
+    fn write_read_across_boundaries() {
+        for g in geometries() {
+            let s = new_storage().unwrap();
+            let q = g.quantum();
+            // Start just before a quantum boundary and run across an item boundary.
+            let pos = 2 * g.item_size() - q as u64 - 3;
+            let data = pattern(2 * q + 10, 7).unwrap();
+            assert_eq!(put(&s, g, pos, &data), Ok(data.len()));
+            assert_eq!(s.lock().size(), pos + data.len() as u64);
+            let mut back = KVVec::from_elem(0u8, data.len(), GFP_KERNEL).unwrap();
+            assert_eq!(get(&s, pos, &mut back), Ok(data.len()));
+            assert!(back[..] == data[..]);
+            // Items run from the first to the last that holds a quantum.
+            let last = g.locate(pos + data.len() as u64 - 1).item;
+            assert_eq!(s.lock().items().len(), last + 1);
+        }
+    }
+
+    #[test]
+    fn holes_read_as_zeros_and_eof() {
+        for g in geometries() {
+            let s = new_storage().unwrap();
+            let far = 3 * g.item_size() + 5;
+            assert_eq!(put(&s, g, far, b"xyz"), Ok(3));
+            let mut buf = [0xffu8; 64];
+            assert_eq!(get(&s, 100, &mut buf), Ok(64));
+            assert!(buf.iter().all(|&b| b == 0));
+            assert_eq!(get(&s, far, &mut buf), Ok(3));
+            assert_eq!(&buf[..3], b"xyz");
+            assert_eq!(get(&s, far + 3, &mut buf), Ok(0));
+            assert_eq!(get(&s, far + 1000, &mut buf), Ok(0));
+            // The new quantum is zero around the written bytes.
+            assert_eq!(put(&s, g, far + 10, b"a"), Ok(1));
+            assert_eq!(get(&s, far, &mut buf), Ok(11));
+            assert_eq!(&buf[..11], b"xyz\0\0\0\0\0\0\0a");
+            // Only the last item holds quanta, but items 0..3 exist.
+            let guard = s.lock();
+            assert_eq!(guard.items().len(), g.locate(far).item + 1);
+            assert!(guard.items()[0].quanta().is_empty());
+        }
+    }
+
+    #[test]
+    fn trim_frees_and_takes_new_geometry() {
+        let s = new_storage().unwrap();
+        assert_eq!(put(&s, Geometry::DEFAULT, 0, b"hello"), Ok(5));
+        assert_eq!(s.lock().geometry(), Some(Geometry::DEFAULT));
+        drop(s.lock().take());
+        assert_eq!(s.lock().size(), 0);
+        assert_eq!(s.lock().geometry(), None);
+        assert!(s.lock().items().is_empty());
+        let small = Geometry { order: 0, qset: 1 };
+        assert_eq!(put(&s, small, 5000, b"x"), Ok(1));
+        assert_eq!(s.lock().geometry(), Some(small));
+        assert_eq!(s.lock().items().len(), 2);
+        // A device holding data keeps its geometry whatever an empty one would take.
+        assert_eq!(put(&s, Geometry::DEFAULT, 9000, b"y"), Ok(1));
+        assert_eq!(s.lock().geometry(), Some(small));
+        assert_eq!(s.lock().items().len(), 3);
+    }
+
+    #[test]
+    fn allocation_failure_changes_nothing() {
+        for g in geometries() {
+            let s = new_storage().unwrap();
+            let q = g.quantum();
+            let old = pattern(q + 100, 1).unwrap();
+            assert_eq!(put(&s, g, 0, &old), Ok(old.len()));
+            let size = s.lock().size();
+            // Overwrite from the middle of quantum 0 into two new quanta; the first new one
+            // fails: only the bytes in the existing quanta are stored.
+            let new = pattern(3 * q, 9).unwrap();
+            let mut src = SliceSource::new(&new);
+            let fail = |_| Err(ENOMEM);
+            let r = write(&s, g, u64::MAX, WritePos::At(10), &mut src, fail);
+            assert_eq!(r, Ok((10, 2 * q - 10)));
+            let mut back = KVVec::from_elem(0u8, 2 * q, GFP_KERNEL).unwrap();
+            assert_eq!(get(&s, 0, &mut back), Ok(2 * q));
+            assert!(back[..10] == old[..10]);
+            assert!(back[10..2 * q] == new[..2 * q - 10]);
+            assert_eq!(s.lock().size(), size.max(2 * q as u64));
+            // A write that can store nothing fails whole and changes nothing.
+            let mut src = SliceSource::new(&new);
+            let far = 5 * g.item_size();
+            let r = write(&s, g, u64::MAX, WritePos::At(far), &mut src, fail);
+            assert_eq!(r, Err(ENOMEM));
+            assert_eq!(s.lock().size(), size.max(2 * q as u64));
+            assert_eq!(s.lock().items().len(), g.locate(2 * q as u64 - 1).item + 1);
+        }
+    }
+
+    #[test]
+    fn limit_and_append() {
+        let g = Geometry::DEFAULT;
+        let s = new_storage().unwrap();
+        let data = [1u8; 100];
+        let mut src = SliceSource::new(&data);
+        let r = write(&s, g, 150, WritePos::At(100), &mut src, Quantum::new);
+        assert_eq!(r, Ok((100, 50)));
+        let mut src = SliceSource::new(&data);
+        let r = write(&s, g, 150, WritePos::At(150), &mut src, Quantum::new);
+        assert_eq!(r, Err(ENOSPC));
+        let mut src = SliceSource::new(&data[..10]);
+        let r = write(&s, g, 1000, WritePos::Append, &mut src, Quantum::new);
+        assert_eq!(r, Ok((150, 10)));
+        assert_eq!(s.lock().size(), 160);
+    }
+}
