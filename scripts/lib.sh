@@ -90,3 +90,15 @@ kernel_build_dir() {
 	)
 	echo "$SCULLV_CACHE/kbuild/$flavour-$key"
 }
+
+# Kernel reports that fail a run whatever the tests said: oops, BUG, WARNING,
+# lockdep, KFENCE, SLUB and kmemleak reports, panics, hangs. Injected
+# allocation failures (fault-injection verbose 0 or 1) match none of these.
+SPLAT_RE='Oops|BUG[: ]|WARNING:|Kernel panic|general protection fault|Call Trace:|possible circular locking|possible recursive locking|inconsistent lock state|suspected memory leak|KFENCE:|Poison overwritten|Redzone|Object padding|UBSAN:|blocked for more than|stack-protector|double fault|kernel NULL pointer'
+
+# kernel_problems LOG: print the report lines of LOG with some context; fails
+# (status 1) when there are none.
+kernel_problems() {
+	grep -qaE "$SPLAT_RE" "$1" || return 1
+	grep -aE -B2 -A20 "$SPLAT_RE" "$1" | head -n 60
+}

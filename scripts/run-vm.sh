@@ -129,12 +129,9 @@ fi
 set -e
 elapsed=$(($(date +%s) - start))
 
-# Kernel reports that fail the run, whatever the command said.
-splat_re='Oops|BUG[: ]|WARNING:|Kernel panic|general protection fault|Call Trace:|possible circular locking|possible recursive locking|inconsistent lock state|lockdep|suspected memory leak|KFENCE:|Poison overwritten|Redzone|Object padding|UBSAN:|blocked for more than|stack-protector|double fault|kernel NULL pointer'
-splats=$(grep -aE "$splat_re" "$console_log" || true)
-if [ -n "$splats" ]; then
+if problems=$(kernel_problems "$console_log"); then
 	echo "error: the $flavour kernel reported a problem (full log: $console_log):" >&2
-	grep -aE -B2 -A20 "$splat_re" "$console_log" | head -n 60 | sed 's/^/    /' >&2
+	echo "$problems" | sed 's/^/    /' >&2
 	exit 1
 fi
 if [ "$status" -eq 124 ]; then

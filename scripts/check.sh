@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The whole test suite: tests/scullv_test.sh in the guest on the base and the
+# debug kernel, the module's KUnit cases from each kernel log, and a clean
+# kernel log. Ends with "N passed, N failed, N skipped" summed over everything.
+set -euo pipefail
+
+usage() {
+	cat <<'USAGE'
+usage: scripts/check.sh [--kernel base|debug] [-t NAME-PART]
+
+  --kernel K    run on one kernel only (default: base, then debug)
+  -t NAME-PART  run only the tests whose name contains NAME-PART
+                (KUnit and the kernel-log check always count)
+
+SEED=N replays the differential test with seed N. Exit status 0 when
+nothing failed.
+USAGE
+}
+
+kernels=(base debug)
+filter=
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--kernel) kernels=("$2"); shift ;;
+	-t) filter=$2; shift ;;
+	-h | --help) usage; exit 0 ;;
+	*) usage >&2; exit 2 ;;
+	esac
+	shift
+done
+
+here=$(dirname "$0")
+. "$here/lib.sh"
+seed=${SEED:-$(date +%s)}
+total_pass=0
+total_fail=0
+total_skip=0
+suite_start=$(date +%s)
+
+for k in "${kernels[@]}"; do
+	flag=()
+	[ "$k" = debug ] && flag=(--debug)
+	out=$SCULLV_LOGS/check-$k.out
+	log=$SCULLV_LOGS/check-$k.log
+	start=$(date +%s)
+	cmd="SCULLV_FLAVOUR=$k SEED=$seed sh tests/scullv_test.sh${filter:+ -t $filter}"
+	"$here/run-vm.sh" "${flag[@]}" --timeout 1500 --log "$log" -- "$cmd" | tee "$out" || true
+
+	# The guest's KTAP.
+	pass=$(grep -cE '^ok [0-9]+ ' "$out" | tr -d '\n' || true)
+	skip=$(grep -cE '^ok [0-9]+ .*# SKIP' "$out" || true)
+	fail=$(grep -cE '^not ok [0-9]+ ' "$out" || true)
+	pass=$((pass - skip))
+	plan=$(sed -n 's/^1\.\.\([0-9]*\).*/\1/p' "$out" | head -n 1)
+	if [ -z "$plan" ] || [ $((pass + skip + fail)) -ne "$plan" ]; then
+		echo "not ok - $k: the suite did not run to its plan (${plan:-no plan}, $((pass + fail + skip)) results)"
+		fail=$((fail + 1))
+	fi
+
+	# The module's KUnit cases: the first run of the suite in the kernel log
+	# (it runs again at every insmod).
+	kunit=$(sed -E 's/^\[[^]]*\] ?//' "$log" | tr -d '\r' |
+		sed -n '/^ *# Subtest: scullv_storage/,/^ok [0-9]* scullv_storage\|^not ok [0-9]* scullv_storage/p' |
+		awk '/^ok|^not ok/ { exit } { print }')
+	kpass=$(echo "$kunit" | grep -cE '^ +ok [0-9]+ ' || true)
+	kfail=$(echo "$kunit" | grep -cE '^ +not ok [0-9]+ ' || true)
+	echo "$kunit" | grep -E '^ +(not )?ok ' | sed "s/^ */# kunit $k: /"
+	if [ $((kpass + kfail)) -eq 0 ]; then
+		echo "not ok - $k: no KUnit results for scullv_storage in $log"
+		kfail=1
+	fi
+
+	# The kernel log: any report fails, whatever the tests said.
+	if problems=$(kernel_problems "$log"); then
+		echo "not ok - $k: the kernel log has reports (full log: $log):"
+		echo "$problems" | sed 's/^/#   /'
+		fail=$((fail + 1))
+	else
+		echo "ok - $k: kernel log clean (no oops, BUG, WARNING, lockdep, KFENCE, SLUB or kmemleak report)"
+		pass=$((pass + 1))
+	fi
+
+	pass=$((pass + kpass))
+	fail=$((fail + kfail))
+	echo "# $k kernel: $pass passed, $fail failed, $skip skipped ($(($(date +%s) - start))s; output $out, kernel log $log)"
+	total_pass=$((total_pass + pass))
+	total_fail=$((total_fail + fail))
+	total_skip=$((total_skip + skip))
+done
+
+echo "# whole suite: $(($(date +%s) - suite_start))s, SEED=$seed"
+echo "$total_pass passed, $total_fail failed, $total_skip skipped"
+[ "$total_fail" -eq 0 ]

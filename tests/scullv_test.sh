@@ -1,0 +1,445 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# kselftest for scullv: runs in the test guest (scripts/run-vm.sh), as root,
+# with the module at ../scullv.ko, the helpers scullv-tool and scullv-tool32
+# on PATH and the kernel's ktap_helpers.sh in ../kselftest. Prints KTAP, one
+# line per check; exits with the kselftest codes.
+#
+#   sh tests/scullv_test.sh            every test
+#   sh tests/scullv_test.sh -t mmap    the tests whose name contains "mmap"
+#   SEED=1234 sh tests/scullv_test.sh -t diff   replay a differential run
+#
+# SCULLV_FLAVOUR=debug selects the debug kernel's sizes (it is many times
+# slower) and enables the fault-injection and kmemleak tests.
+
+DIR="$(dirname "$(readlink -f "$0")")"
+. "$DIR/../kselftest/ktap_helpers.sh"
+
+MODULE="$DIR/../scullv.ko"
+FLAVOUR=${SCULLV_FLAVOUR:-base}
+SEED=${SEED:-$(date +%s)}
+KB=1024
+MB=$((1024 * 1024))
+QUANTUM=$((4096 << 4))
+ITEM=$((QUANTUM * 500))
+if [ "$FLAVOUR" = debug ]; then
+	BIG_MB=64
+	DIFF_OPS=4000
+	STRESS_SECS=5
+else
+	BIG_MB=1024
+	DIFF_OPS=20000
+	STRESS_SECS=10
+fi
+
+# --- helpers -------------------------------------------------------------
+
+msg() { echo "# $*"; }
+
+# fail MESSAGE: say what was expected and what came, and fail the test.
+fail() {
+	msg "$*"
+	return 1
+}
+
+loaded() { grep -q '^scullv ' /proc/modules; }
+
+load() {
+	loaded && rmmod scullv
+	insmod "$MODULE" "$@"
+}
+
+unload() {
+	! loaded || rmmod scullv
+}
+
+# size_of N: the size of /dev/scullvN as /proc/scullvmem reports it.
+size_of() {
+	sed -n "s/^Device $1: qset [0-9]*, order [0-9]*, sz \([0-9]*\)\$/\1/p" /proc/scullvmem
+}
+
+expect_eq() { # WHAT EXPECTED ACTUAL
+	[ "$2" = "$3" ] || fail "$1: expected '$2', got '$3'"
+}
+
+# The device's data as a checksum.
+sum_of() { md5sum <"$1" | cut -d' ' -f1; }
+
+# --- tests ---------------------------------------------------------------
+
+test_load_defaults() {
+	dmesg -c >/dev/null
+	load || fail "insmod with no parameters failed"
+	line=$(dmesg | grep 'scullv: .*devices, order' | tail -n 1)
+	case "$line" in
+	*"4 devices, order 4, qset 500, size limit "*" bytes, mode 666") ;;
+	*) fail "load line: expected '4 devices, order 4, qset 500, size limit N bytes, mode 666', got '$line'" || return ;;
+	esac
+	limit=$(echo "$line" | sed 's/.*size limit \([0-9]*\) bytes.*/\1/')
+	ram=$(($(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo) * KB))
+	# Half the RAM present at load; MemTotal excludes what the kernel reserved.
+	[ "$limit" -ge $((ram / 2)) ] && [ "$limit" -le $((ram / 2 + 256 * MB)) ] ||
+		fail "default size limit: expected about half of $ram bytes, got $limit" || return
+	for i in 0 1 2 3; do
+		mode=$(ls -l /dev/scullv$i | cut -c1-10)
+		expect_eq "mode of /dev/scullv$i" "crw-rw-rw-" "$mode" || return
+	done
+	[ ! -e /dev/scullv4 ] || fail "/dev/scullv4 exists with scullv_devs=4"
+}
+
+test_bad_params() {
+	for p in scullv_devs=0 scullv_devs=33 scullv_order=-1 scullv_order=11 \
+		scullv_qset=0 scullv_qset=65537 scullv_mode=01000 scullv_size_limit=-1; do
+		unload
+		dmesg -c >/dev/null
+		if insmod "$MODULE" "$p" 2>/tmp/err; then
+			fail "insmod $p: expected EINVAL, it loaded" || return
+		fi
+		grep -q 'Invalid argument\|Invalid parameters' /tmp/err ||
+			fail "insmod $p: expected 'Invalid argument', got '$(cat /tmp/err)'" || return
+		name=${p%%=*}
+		dmesg | grep -q "invalid $name=.*: allowed range is" ||
+			fail "insmod $p: no log line naming $name and its range: '$(dmesg | tail -n 2)'" || return
+	done
+	if insmod "$MODULE" scullv_order=abc 2>/dev/null; then
+		fail "insmod scullv_order=abc: expected EINVAL, it loaded" || return
+	fi
+	! loaded || fail "a failed insmod left the module loaded"
+}
+
+test_good_params() {
+	dmesg -c >/dev/null
+	load scullv_devs=2 scullv_order=0 scullv_qset=1 scullv_mode=0600 scullv_size_limit=1048576 ||
+		fail "insmod with valid parameters failed" || return
+	dmesg | grep -q '2 devices, order 0, qset 1, size limit 1048576 bytes, mode 600' ||
+		fail "load line: got '$(dmesg | grep 'scullv:' | tail -n 1)'" || return
+	expect_eq "mode of /dev/scullv1" "crw-------" "$(ls -l /dev/scullv1 | cut -c1-10)" || return
+	[ ! -e /dev/scullv2 ] || fail "/dev/scullv2 exists with scullv_devs=2" || return
+	expect_eq "empty device line" "Device 1: qset 1, order 0, sz 0" \
+		"$(grep '^Device 1' /proc/scullvmem)"
+}
+
+test_size_limit() {
+	load scullv_size_limit=1048576 || return
+	# A write that would cross the limit stores what fits and returns that short count.
+	out=$(dd if=/dev/zero of=/dev/scullv0 bs=1000000 count=2 2>&1)
+	expect_eq "size after crossing the limit" 1048576 "$(size_of 0)" || return
+	echo "$out" | grep -q 'No space left on device' ||
+		fail "second write: expected ENOSPC, dd said '$out'" || return
+	# A write that starts at the limit fails with ENOSPC and stores nothing.
+	if printf x | dd of=/dev/scullv1 bs=1 seek=1048576 2>/tmp/err; then
+		fail "write at the limit: expected ENOSPC, it succeeded" || return
+	fi
+	grep -q 'No space left on device' /tmp/err || fail "write at the limit: got '$(cat /tmp/err)'" || return
+	expect_eq "size after a write at the limit" 0 "$(size_of 1)" || return
+	# Seeking past the limit is allowed.
+	dd if=/dev/scullv0 of=/dev/null bs=1 skip=2000000 count=1 2>/tmp/err ||
+		fail "seek past the limit: $(cat /tmp/err)"
+}
+
+test_book_example() {
+	load || return
+	dd if=/dev/urandom of=/tmp/bigfile bs=1535135 count=1 2>/dev/null
+	cat /tmp/bigfile >/dev/scullv0 || fail "cat > /dev/scullv0 failed" || return
+	head -5 /proc/scullvmem >/tmp/head
+	sed -n l /tmp/head | sed 's/^/#   /'
+	expect_eq "line 1" "" "$(sed -n 1p /tmp/head)" || return
+	expect_eq "line 2" "Device 0: qset 500, order 4, sz 1535135" "$(sed -n 2p /tmp/head)" || return
+	sed -n 3p /tmp/head | grep -qE '^  item at [0-9a-f]{16}, qset at [0-9a-f]{16}$' ||
+		fail "line 3: expected '  item at <16 hex>, qset at <16 hex>', got '$(sed -n 3p /tmp/head)'" || return
+	sed -n 4p /tmp/head | grep -qE '^       0:[0-9a-f ]{8}$' ||
+		fail "line 4: expected '       0:<8 hex>', got '$(sed -n 4p /tmp/head)'" || return
+	sed -n 5p /tmp/head | grep -qE '^       1:[0-9a-f ]{8}$' ||
+		fail "line 5: expected '       1:<8 hex>', got '$(sed -n 5p /tmp/head)'" || return
+	cmp /tmp/bigfile /dev/scullv0 || fail "read-back differs from bigfile"
+}
+
+test_proc_complete() {
+	# Thousands of quanta in one item: 5000 quanta of 4 KiB.
+	load scullv_order=0 scullv_qset=5000 || return
+	dd if=/dev/zero of=/dev/scullv0 bs=4096 count=5000 2>/dev/null
+	printf x >/dev/scullv2
+	lines=$(wc -l </proc/scullvmem)
+	bytes=$(wc -c </proc/scullvmem)
+	# Device 0: blank, header, one item, 5000 quanta; devices 1-3: blank, header; device 2 an
+	# item and a quantum.
+	expect_eq "/proc/scullvmem lines" $((3 + 5000 + 2 + 4 + 2)) "$lines" || return
+	msg "/proc/scullvmem: $lines lines, $bytes bytes"
+	expect_eq "last quantum line" "     4999:" "$(sed -n '/^Device 0/,/^$/p' /proc/scullvmem | grep '4999:' | cut -c1-10)" || return
+	expect_eq "device 3 block" "Device 3: qset 5000, order 0, sz 0" "$(tail -n 1 /proc/scullvmem)"
+}
+
+test_devices_independent() {
+	load || return
+	for i in 0 1 2 3; do
+		dd if=/dev/urandom of=/tmp/d$i bs=$((100000 + i * 7000)) count=1 2>/dev/null
+		cat /tmp/d$i >/dev/scullv$i
+	done
+	: >/dev/scullv2 # trims device 2 only
+	for i in 0 1 3; do
+		cmp /tmp/d$i /dev/scullv$i || fail "device $i changed by the others" || return
+	done
+	expect_eq "size of the trimmed device" 0 "$(size_of 2)"
+}
+
+test_large_readback() {
+	load || return
+	dd if=/dev/urandom of=/tmp/chunk bs=1M count=16 2>/dev/null
+	n=$((BIG_MB / 16))
+	want=$(i=0; while [ $i -lt $n ]; do cat /tmp/chunk; i=$((i + 1)); done | md5sum | cut -d' ' -f1)
+	(i=0; while [ $i -lt $n ]; do cat /tmp/chunk; i=$((i + 1)); done) |
+		dd of=/dev/scullv1 bs=1M 2>/dev/null || fail "writing $BIG_MB MiB failed" || return
+	expect_eq "size after $BIG_MB MiB" $((BIG_MB * MB)) "$(size_of 1)" || return
+	got=$(dd if=/dev/scullv1 bs=1M 2>/dev/null | md5sum | cut -d' ' -f1)
+	expect_eq "checksum of $BIG_MB MiB read back" "$want" "$got" || return
+	# The book's oops: 256 MiB of zeros through dd (debug: 64 MiB, still past the first item).
+	dd if=/dev/zero of=/dev/scullv2 bs=1M count=$((BIG_MB < 256 ? BIG_MB : 256)) 2>/dev/null ||
+		fail "dd of zeros past the first item failed" || return
+	expect_eq "a byte past 32 MiB" "0000000" "$(dd if=/dev/scullv2 bs=1 skip=$((40 * MB)) count=1 2>/dev/null | od -An -c | tr -d ' \n' | sed 's/\\0/0000000/')"
+}
+
+test_holes_and_eof() {
+	load || return
+	printf abc | dd of=/dev/scullv0 bs=1 seek=$((ITEM + 5)) 2>/dev/null
+	expect_eq "size after a write past the first item" $((ITEM + 8)) "$(size_of 0)" || return
+	expect_eq "hole bytes" "$(head -c 70000 /dev/zero | md5sum)" \
+		"$(dd if=/dev/scullv0 bs=70000 count=1 skip=7 2>/dev/null | md5sum)" || return
+	expect_eq "data after the hole" "abc" "$(dd if=/dev/scullv0 bs=1 skip=$((ITEM + 5)) 2>/dev/null)" || return
+	expect_eq "read at EOF" 0 "$(dd if=/dev/scullv0 bs=1 skip=$((ITEM + 8)) 2>/dev/null | wc -c)" || return
+	# Items before the first quantum exist and hold none: two item lines, one quantum line.
+	expect_eq "item lines" 2 "$(sed -n '/^Device 0/,/^$/p' /proc/scullvmem | grep -c 'item at')"
+}
+
+test_append_and_trim_rules() {
+	load || return
+	echo one >/dev/scullv0
+	echo two >>/dev/scullv0
+	expect_eq "after > and >>" "one two" "$(echo $(cat /dev/scullv0))" || return
+	# O_RDWR does not trim.
+	: 1<>/dev/scullv0
+	expect_eq "size after an O_RDWR open" 8 "$(size_of 0)" || return
+	# Read-only does not trim.
+	: </dev/scullv0
+	expect_eq "size after an O_RDONLY open" 8 "$(size_of 0)" || return
+	# Write-only without O_APPEND trims (cat x > dev).
+	: >/dev/scullv0
+	expect_eq "size after an O_WRONLY open" 0 "$(size_of 0)"
+}
+
+test_fsync() {
+	load || return
+	dd if=/dev/zero of=/dev/scullv0 bs=4k count=4 conv=fsync 2>/tmp/err ||
+		fail "dd conv=fsync: $(cat /tmp/err)" || return
+	sync /dev/scullv0 2>/dev/null || true
+	expect_eq "size after dd conv=fsync" 16384 "$(size_of 0)"
+}
+
+test_rw_calls() {
+	load || return
+	scullv-tool rw --dev /dev/scullv0 --quantum $QUANTUM --itemsize $ITEM
+}
+
+test_ioctl_64bit() {
+	load || return
+	scullv-tool ioctl --dev /dev/scullv0 --load-order 4 --load-qset 500
+}
+
+test_ioctl_32bit() {
+	load || return
+	scullv-tool32 ioctl --dev /dev/scullv0 --load-order 4 --load-qset 500
+}
+
+test_ioctl_unprivileged_64bit() {
+	load || return
+	echo data >/dev/scullv0
+	scullv-tool ioctl-unpriv --dev /dev/scullv0 --uid 65534
+}
+
+test_ioctl_unprivileged_32bit() {
+	load || return
+	echo data >/dev/scullv0
+	scullv-tool32 ioctl-unpriv --dev /dev/scullv0 --uid 65534
+}
+
+test_ioctl_load_values() {
+	# RESET goes back to the values given at load, not to the book's defaults.
+	load scullv_order=2 scullv_qset=9 || return
+	scullv-tool ioctl --dev /dev/scullv0 --load-order 2 --load-qset 9
+}
+
+test_mmap_order4() {
+	load || return
+	scullv-tool mmap --dev /dev/scullv0 --order 4
+}
+
+test_mmap_order0() {
+	load || return
+	scullv-tool mmap --dev /dev/scullv0 --order 0
+}
+
+test_differential() {
+	load || return
+	msg "SEED=$SEED"
+	scullv-tool diff --seed "$SEED" --ops "$DIFF_OPS" --dev /dev/scullv0 --file /tmp/scullv-diff \
+		--quantum $QUANTUM --itemsize $ITEM --limit $((64 * MB))
+}
+
+test_differential_small_geometry() {
+	load scullv_order=0 scullv_qset=3 || return
+	scullv-tool diff --seed "$((SEED + 1))" --ops "$((DIFF_OPS / 2))" --dev /dev/scullv0 \
+		--file /tmp/scullv-diff --quantum 4096 --itemsize $((4096 * 3)) --limit $((4 * MB))
+}
+
+test_concurrency() {
+	load || return
+	scullv-tool concurrent --secs "$STRESS_SECS" --devs /dev/scullv0,/dev/scullv1
+}
+
+test_rmmod_busy() {
+	load || return
+	exec 3</dev/scullv0
+	if rmmod scullv 2>/dev/null; then
+		exec 3<&-
+		fail "rmmod succeeded with /dev/scullv0 open" || return
+	fi
+	exec 3<&-
+	echo x >/dev/scullv0
+	scullv-tool map-hold --dev /dev/scullv0 --secs 30 &
+	pid=$!
+	sleep 1
+	if rmmod scullv 2>/dev/null; then
+		kill $pid
+		fail "rmmod succeeded with /dev/scullv0 mapped (fd closed)" || return
+	fi
+	kill $pid
+	wait $pid 2>/dev/null
+	rmmod scullv || fail "rmmod failed once nothing held the device"
+}
+
+test_rmmod_cycles() {
+	i=0
+	while [ $i -lt 5 ]; do
+		load || fail "insmod $i failed" || return
+		dd if=/dev/zero of=/dev/scullv$((i % 4)) bs=64k count=$((i * 50 + 1)) 2>/dev/null
+		rmmod scullv || fail "rmmod $i failed" || return
+		i=$((i + 1))
+	done
+}
+
+test_memcg() {
+	cg=/sys/fs/cgroup
+	[ -e $cg/cgroup.controllers ] && grep -qw memory $cg/cgroup.controllers ||
+		return $KSFT_SKIP
+	load || return
+	echo +memory >$cg/cgroup.subtree_control
+	mkdir -p $cg/scullv
+	echo $((16 * MB)) >$cg/scullv/memory.max
+	before=$(cat $cg/scullv/memory.current)
+	sh -c "echo \$\$ >$cg/scullv/cgroup.procs; exec dd if=/dev/zero of=/dev/scullv3 bs=1M count=64" \
+		>/tmp/out 2>&1
+	rc=$?
+	msg "dd in a 16 MiB cgroup: exit $rc, $(tail -n 1 /tmp/out)"
+	[ $rc -lt 128 ] || fail "the writer was killed (exit $rc) instead of getting ENOMEM" || return
+	grep -q 'Cannot allocate memory' /tmp/out ||
+		fail "expected ENOMEM from dd, got: $(cat /tmp/out)" || return
+	stored=$(size_of 3)
+	charged=$(cat $cg/scullv/memory.current)
+	msg "stored $stored bytes; cgroup memory.current $before -> $charged"
+	[ "$stored" -gt 0 ] && [ "$stored" -lt $((16 * MB)) ] ||
+		fail "stored bytes: expected between 0 and 16 MiB, got $stored" || return
+	[ $((charged - before)) -ge $((stored * 9 / 10)) ] ||
+		fail "memory.current grew by $((charged - before)), less than the $stored bytes stored" || return
+	: >/dev/scullv3
+	after=$(cat $cg/scullv/memory.current)
+	msg "after trim: memory.current $after"
+	[ "$after" -lt $((charged - stored * 9 / 10)) ] || fail "trim did not uncharge: $after"
+	rmdir $cg/scullv 2>/dev/null || true
+}
+
+test_fault_injection() {
+	dbg=/sys/kernel/debug
+	[ -d $dbg/failslab ] && [ -d $dbg/fail_page_alloc ] && [ -e /proc/self/fail-nth ] ||
+		return $KSFT_SKIP
+	load || return
+	# /proc/thread-self/fail-nth picks the one call to fail, in the writing task only;
+	# probability stays 0, so nothing else fails. verbose=0 keeps the log quiet.
+	for f in failslab fail_page_alloc; do
+		echo 0 >$dbg/$f/verbose
+		echo N >$dbg/$f/ignore-gfp-wait
+	done
+	echo N >$dbg/fail_page_alloc/ignore-gfp-highmem
+	echo 0 >$dbg/fail_page_alloc/min-order
+	scullv-tool fault --dev /dev/scullv0 --quantum $QUANTUM --itemsize $ITEM
+}
+
+test_kmemleak() {
+	kml=/sys/kernel/debug/kmemleak
+	[ -e $kml ] || return $KSFT_SKIP
+	echo clear >$kml
+	load || return
+	dd if=/dev/urandom of=/dev/scullv0 bs=64k count=40 2>/dev/null
+	printf x | dd of=/dev/scullv1 bs=1 seek=$((ITEM + 3)) 2>/dev/null
+	scullv-tool mmap --dev /dev/scullv2 --order 0 >/dev/null || true
+	cat /proc/scullvmem >/dev/null
+	rmmod scullv || fail "rmmod failed" || return
+	sleep 6
+	echo scan >$kml
+	echo scan >$kml
+	echo scan >$kml
+	if grep -q scullv $kml; then
+		sed 's/^/#   /' $kml | head -n 40
+		fail "kmemleak reports objects allocated by scullv"
+	fi
+}
+
+# --- runner --------------------------------------------------------------
+
+TESTS="load_defaults bad_params good_params size_limit book_example proc_complete
+devices_independent large_readback holes_and_eof append_and_trim_rules fsync rw_calls
+ioctl_64bit ioctl_32bit ioctl_unprivileged_64bit ioctl_unprivileged_32bit ioctl_load_values
+mmap_order4 mmap_order0 differential differential_small_geometry concurrency rmmod_busy
+rmmod_cycles memcg fault_injection kmemleak"
+
+skip_reason() {
+	case "$1" in
+	memcg) echo "no memory controller in cgroup2" ;;
+	fault_injection) echo "fault injection needs the debug kernel (FAILSLAB, FAIL_PAGE_ALLOC, FAULT_INJECTION_DEBUG_FS)" ;;
+	kmemleak) echo "kmemleak needs the debug kernel (DEBUG_KMEMLEAK)" ;;
+	*) echo "prerequisite missing" ;;
+	esac
+}
+
+filter=
+while getopts t: opt; do
+	case $opt in
+	t) filter=$OPTARG ;;
+	*) echo "usage: $0 [-t NAME-PART]" >&2; exit "$KSFT_FAIL" ;;
+	esac
+done
+
+selected=
+for t in $TESTS; do
+	case "$t" in *"$filter"*) selected="$selected $t" ;; esac
+done
+
+ktap_print_header
+[ "$(id -u)" -eq 0 ] || { ktap_skip_all "must run as root"; exit "$KSFT_SKIP"; }
+[ -r "$MODULE" ] || { ktap_skip_all "no module at $MODULE"; exit "$KSFT_SKIP"; }
+[ -n "$selected" ] || { ktap_skip_all "no test matches '$filter'"; exit "$KSFT_SKIP"; }
+trap unload EXIT
+ktap_print_msg "scullv on the $FLAVOUR kernel, $(uname -r), SEED=$SEED"
+ktap_set_plan "$(echo $selected | wc -w)"
+for t in $selected; do
+	start=$(date +%s)
+	( "test_$t" )
+	rc=$?
+	took=$(($(date +%s) - start))
+	case $rc in
+	0) ktap_test_pass "$t (${took}s)" ;;
+	"$KSFT_SKIP") ktap_test_skip "$t: $(skip_reason "$t")" ;;
+	*) ktap_test_fail "$t (${took}s)" ;;
+	esac
+done
+unload
+ktap_finished
