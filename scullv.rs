@@ -399,7 +399,10 @@ impl kernel::Module for ScullvModule {
         AT_LOAD.store(p.geometry.pack(), Relaxed);
         let mut list = KVec::with_capacity(p.devs, GFP_KERNEL)?;
         for i in 0..p.devs {
-            list.push(KBox::pin_init(ScullvDev::new(i, p.limit, p.mode), GFP_KERNEL)?, GFP_KERNEL)?;
+            list.push(
+                KBox::pin_init(ScullvDev::new(i, p.limit, p.mode), GFP_KERNEL)?,
+                GFP_KERNEL,
+            )?;
         }
         let proc = ProcEntry::new(c"scullvmem", KBox::new(Devices(list), GFP_KERNEL)?)?;
         pr_info!(

@@ -124,7 +124,10 @@ impl Quantum {
     fn span(&self, offset: usize, len: usize) -> (*mut u8, usize) {
         let offset = offset.min(self.len);
         // SAFETY: `offset <= self.len`, so the result is within or one past the allocation.
-        (unsafe { self.ptr.as_ptr().add(offset) }, len.min(self.len - offset))
+        (
+            unsafe { self.ptr.as_ptr().add(offset) },
+            len.min(self.len - offset),
+        )
     }
 
     /// Copies up to `len` bytes from `src` into the buffer at `offset`; returns the count.
@@ -140,7 +143,12 @@ impl Quantum {
     }
 
     /// Copies up to `len` bytes from the buffer at `offset` into `dst`; returns the count.
-    pub(crate) fn copy_to_iter(&self, offset: usize, len: usize, dst: &mut IovIterDest<'_>) -> usize {
+    pub(crate) fn copy_to_iter(
+        &self,
+        offset: usize,
+        len: usize,
+        dst: &mut IovIterDest<'_>,
+    ) -> usize {
         let (from, len) = self.span(offset, len);
         // SAFETY: `from` is valid for `len` bytes of reads; `dst` is a valid destination.
         unsafe { bindings::_copy_to_iter(from.cast(), len, dst.as_raw()) }
@@ -233,6 +241,11 @@ pub(crate) struct MiscDev {
     misc: Opaque<bindings::miscdevice>,
     name: CString,
 }
+
+// SAFETY: The registration may be dropped (deregistered) from any thread.
+unsafe impl Send for MiscDev {}
+// SAFETY: `MiscDev` offers nothing through `&self`; the misc core synchronises its own use.
+unsafe impl Sync for MiscDev {}
 
 impl MiscDev {
     /// Registers `/dev/scullv<index>` with node mode `mode`.
@@ -352,7 +365,11 @@ unsafe extern "C" fn scullv_write_iter(
 ) -> isize {
     // SAFETY: The kiocb is valid and its file is an open scullv file.
     let (dev, pos, flags) = unsafe {
-        (device((*(*iocb).ki_filp).private_data), (*iocb).ki_pos, (*iocb).ki_flags)
+        (
+            device((*(*iocb).ki_filp).private_data),
+            (*iocb).ki_pos,
+            (*iocb).ki_flags,
+        )
     };
     // SAFETY: `from` is a valid source iterator for the duration of this call.
     let src = unsafe { IovIterSource::from_raw(from) };
@@ -391,7 +408,7 @@ unsafe extern "C" fn scullv_llseek(file: *mut bindings::file, offset: i64, whenc
 ///
 /// Called by the VFS through `FOPS` for an open scullv file.
 unsafe extern "C" fn scullv_ioctl(_file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
-    match crate::ioctl(cmd, arg as usize) {
+    match crate::ioctl(cmd, arg) {
         Ok(v) => v as c_long,
         Err(e) => e.to_errno() as c_long,
     }
@@ -520,7 +537,12 @@ impl SeqOut {
     pub(crate) fn item(&self, item: *const c_void, qset: *const c_void) {
         // SAFETY: As above; `%p` only hashes the pointers, never dereferences them.
         unsafe {
-            bindings::seq_printf(self.0, c"  item at %p, qset at %p\n".as_char_ptr(), item, qset)
+            bindings::seq_printf(
+                self.0,
+                c"  item at %p, qset at %p\n".as_char_ptr(),
+                item,
+                qset,
+            )
         };
     }
 
@@ -597,14 +619,17 @@ static SEQ_OPS: AssertSync<bindings::seq_operations> = AssertSync(bindings::seq_
 /// `entry` is a proc entry made by `proc_create_seq_private` whose data is `devices`; it is
 /// removed on drop, before `devices` is freed.
 pub(crate) struct ProcEntry {
-    entry: NonNull<c_void>,
+    entry: ProcHandle,
     _devices: KBox<Devices>,
 }
 
-// SAFETY: The entry may be removed from any thread; `Devices` is `Send`.
-unsafe impl Send for ProcEntry {}
-// SAFETY: `ProcEntry` has no `&self` methods but `devices`, and `Devices` is `Sync`.
-unsafe impl Sync for ProcEntry {}
+/// The pointer to a proc entry.
+struct ProcHandle(NonNull<c_void>);
+
+// SAFETY: A proc entry may be removed from any thread.
+unsafe impl Send for ProcHandle {}
+// SAFETY: `ProcHandle` offers nothing through `&self`.
+unsafe impl Sync for ProcHandle {}
 
 impl ProcEntry {
     /// Creates `/proc/<name>` listing `devices`.
@@ -623,7 +648,7 @@ impl ProcEntry {
         };
         // INVARIANT: A non-null result is the new entry, listing `devices`.
         Ok(Self {
-            entry: NonNull::new(entry).ok_or(ENOMEM)?,
+            entry: ProcHandle(NonNull::new(entry).ok_or(ENOMEM)?),
             _devices: devices,
         })
     }
@@ -632,6 +657,6 @@ impl ProcEntry {
 impl Drop for ProcEntry {
     fn drop(&mut self) {
         // SAFETY: By the type invariant the entry exists; the devices are freed after this.
-        unsafe { proc_remove(self.entry.as_ptr()) };
+        unsafe { proc_remove(self.entry.0.as_ptr()) };
     }
 }

@@ -50,7 +50,10 @@ pub(crate) struct Location {
 
 impl Geometry {
     /// The book's defaults: order 4, qset 500.
-    pub(crate) const DEFAULT: Geometry = Geometry { order: 4, qset: 500 };
+    pub(crate) const DEFAULT: Geometry = Geometry {
+        order: 4,
+        qset: 500,
+    };
 
     /// Checks an order and a qset against the bounds.
     pub(crate) fn new(order: i64, qset: i64) -> Result<Self> {
@@ -193,7 +196,12 @@ impl Storage {
 
     fn quantum_at(&self, pos: u64) -> Option<(&Quantum, usize)> {
         let loc = self.geometry?.locate(pos);
-        let quantum = self.items.get(loc.item)?.quanta.get(loc.index)?.as_deref()?;
+        let quantum = self
+            .items
+            .get(loc.item)?
+            .quanta
+            .get(loc.index)?
+            .as_deref()?;
         Some((quantum, loc.offset))
     }
 
@@ -401,7 +409,10 @@ fn fill_new_quantum(
     }
     // Zero only what the write did not fill, before anyone can see the quantum.
     quantum.zero(0, loc.offset);
-    quantum.zero(loc.offset + copied, geometry.quantum() - loc.offset - copied);
+    quantum.zero(
+        loc.offset + copied,
+        geometry.quantum() - loc.offset - copied,
+    );
     storage.lock().insert(geometry, loc, quantum)?;
     Ok(copied)
 }
@@ -484,7 +495,17 @@ mod tests {
                 let q = g.quantum() as u64;
                 let item = g.item_size();
                 assert_eq!(item, q * u64::from(qset));
-                for pos in [0, 1, q - 1, q, q + 1, item - 1, item, item + q + 5, 7 * item + 3] {
+                for pos in [
+                    0,
+                    1,
+                    q - 1,
+                    q,
+                    q + 1,
+                    item - 1,
+                    item,
+                    item + q + 5,
+                    7 * item + 3,
+                ] {
                     let loc = g.locate(pos);
                     let back = loc.item as u64 * item + loc.index as u64 * q + loc.offset as u64;
                     assert_eq!(back, pos);
