@@ -185,18 +185,18 @@ test_devices_independent() {
 
 test_large_readback() {
 	load || return
-	dd if=/dev/urandom of=/tmp/chunk bs=1M count=16 2>/dev/null
-	n=$((BIG_MB / 16))
-	want=$(i=0; while [ $i -lt $n ]; do cat /tmp/chunk; i=$((i + 1)); done | md5sum | cut -d' ' -f1)
-	(i=0; while [ $i -lt $n ]; do cat /tmp/chunk; i=$((i + 1)); done) |
-		dd of=/dev/scullv1 bs=1M 2>/dev/null || fail "writing $BIG_MB MiB failed" || return
-	expect_eq "size after $BIG_MB MiB" $((BIG_MB * MB)) "$(size_of 1)" || return
-	got=$(dd if=/dev/scullv1 bs=1M 2>/dev/null | md5sum | cut -d' ' -f1)
-	expect_eq "checksum of $BIG_MB MiB read back" "$want" "$got" || return
-	# The book's oops: 256 MiB of zeros through dd (debug: 64 MiB, still past the first item).
-	dd if=/dev/zero of=/dev/scullv2 bs=1M count=$((BIG_MB < 256 ? BIG_MB : 256)) 2>/dev/null ||
-		fail "dd of zeros past the first item failed" || return
-	expect_eq "a byte past 32 MiB" "0000000" "$(dd if=/dev/scullv2 bs=1 skip=$((40 * MB)) count=1 2>/dev/null | od -An -c | tr -d ' \n' | sed 's/\\0/0000000/')"
+	# A seeded stream whose every byte depends on its offset: a byte from the wrong place fails.
+	bytes=$((BIG_MB * MB))
+	scullv-tool stream --bytes $bytes --seed "$SEED" | dd of=/dev/scullv1 bs=1M 2>/dev/null ||
+		fail "writing $BIG_MB MiB with dd failed" || return
+	expect_eq "size after $BIG_MB MiB" $bytes "$(size_of 1)" || return
+	dd if=/dev/scullv1 bs=1M 2>/dev/null | scullv-tool stream --bytes $bytes --seed "$SEED" --check ||
+		fail "$BIG_MB MiB read back with dd differ from what was written" || return
+	# The book's oops: 256 MiB of zeros through dd, past the first item (debug kernel: 64 MiB).
+	n=$((BIG_MB < 256 ? BIG_MB : 256))
+	dd if=/dev/zero of=/dev/scullv2 bs=1M count=$n 2>/dev/null || fail "dd of $n MiB of zeros failed" || return
+	expect_eq "zeros read back past 32 MiB" "$(head -c $MB /dev/zero | md5sum)" \
+		"$(dd if=/dev/scullv2 bs=1M skip=40 count=1 2>/dev/null | md5sum)"
 }
 
 test_holes_and_eof() {

@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `scullv-tool`: the checks of the scullv device that a shell cannot make, one group of checks
+//! a subcommand, run inside the test guest by `tests/scullv_test.sh`.
+//!
+//! Each subcommand prints diagnostics as `# ` lines and exits 0 when every check passed, 1 after
+//! a `# FAIL: ` line saying what was expected and what came, or 4 (KSFT_SKIP) after a `# SKIP: `
+//! line naming the missing prerequisite.
+
+mod concurrent;
+mod dev;
+mod diff;
+mod fault;
+mod ioctl;
+mod mmap;
+mod rw;
+mod stream;
+mod sys;
+mod util;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "scullv-tool",
+    version,
+    about = "Checks of the scullv device that a shell cannot make"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// As root: all 13 ioctl commands, EINVAL, EFAULT, ENOTTY, and the geometry a trimmed
+    /// device takes (trims the device; RESETs at the end)
+    Ioctl(ioctl::Args),
+    /// As root, then as --uid: EPERM for every changing command, Q and G work, read and write
+    /// work, /proc/scullvmem shows only hashed pointers (writes 200 kB at offset 0)
+    IoctlUnpriv(ioctl::UnprivArgs),
+    /// As root: a mapping of the device at --order, SIGBUS, zeroed tails, refused trims, mapping
+    /// counts across fork and partial munmap, read()/write() on a mapping of the device
+    Mmap(mmap::Args),
+    /// Maps the page at --offset and reads it (run by `mmap`, which expects SIGBUS)
+    #[command(hide = true)]
+    Touch(mmap::TouchArgs),
+    /// Holds a mapping of the device's first page, its file closed, for --secs
+    MapHold(mmap::HoldArgs),
+    /// readv/writev, preadv2/pwritev2, RWF_APPEND/RWF_NOAPPEND, O_APPEND, io_submit, sendfile,
+    /// splice, fsync and lseek against a model (trims the device)
+    Rw(rw::Args),
+    /// The differential test: a seeded random sequence on the device and on a tmpfs file
+    Diff(diff::Args),
+    /// Writers and readers of whole records on several devices at once; no torn records
+    Concurrent(concurrent::Args),
+    /// A seeded, position-dependent stream of --bytes on stdout, or (--check) a check of stdin
+    /// against it, for moving large data through the device with dd
+    Stream(stream::Args),
+    /// Writes with the nth allocation failing (/proc/thread-self/fail-nth); the caller sets up
+    /// failslab and fail_page_alloc
+    Fault(fault::Args),
+}
+
+fn main() -> ExitCode {
+    let result = match &Cli::parse().command {
+        Command::Ioctl(args) => ioctl::run(args),
+        Command::IoctlUnpriv(args) => ioctl::run_unpriv(args),
+        Command::Mmap(args) => mmap::run(args),
+        Command::Touch(args) => mmap::touch(args),
+        Command::MapHold(args) => mmap::hold(args),
+        Command::Rw(args) => rw::run(args),
+        Command::Diff(args) => diff::run(args),
+        Command::Concurrent(args) => concurrent::run(args),
+        Command::Fault(args) => fault::run(args),
+        Command::Stream(args) => stream::run(args),
+    };
+    ExitCode::from(util::report(result))
+}
