@@ -8,21 +8,21 @@
 # `make KDIR=/lib/modules/$(uname -r)/build`.
 
 ifeq ($(KDIR),)
-KDIR_CMD = $$(scripts/build-kernel.sh base)
+KMAKE = scripts/kmake.sh
 else
-KDIR_CMD = $(KDIR)
+KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR)
 endif
 
 .PHONY: modules clean rust-analyzer demo vm check lint bench help
 
 modules:
-	kdir=$(KDIR_CMD) && $(MAKE) -C "$$kdir" M=$(CURDIR) modules
+	$(KMAKE) modules
 
 clean:
-	kdir=$(KDIR_CMD) && $(MAKE) -C "$$kdir" M=$(CURDIR) clean
+	$(KMAKE) clean
 
 rust-analyzer:
-	kdir=$(KDIR_CMD) && $(MAKE) -C "$$kdir" M=$(CURDIR) rust-analyzer
+	$(KMAKE) rust-analyzer
 
 demo:
 	scripts/demo.sh

@@ -5,7 +5,7 @@
 # Sourced, never run.
 
 SCULLV_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-SCULLV_CACHE=${SCULLV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/scullv}
+SCULLV_CACHE=${SCULLV_CACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/scullv}
 SCULLV_TOOLS=$SCULLV_CACHE/tools
 SCULLV_LOGS=$SCULLV_CACHE/logs
 mkdir -p "$SCULLV_CACHE" "$SCULLV_TOOLS" "$SCULLV_LOGS"
@@ -15,7 +15,7 @@ BINDGEN_VERSION=0.73.2
 LIBCLANG_VERSION=18.1.1
 KERNEL_SERIES=7.3
 
-export PATH="$SCULLV_TOOLS/bin:$HOME/.cargo/bin:$PATH"
+export PATH="$SCULLV_TOOLS/bin:${CARGO_HOME:-${HOME:-/root}/.cargo}/bin:$PATH"
 if [ -d "$SCULLV_TOOLS/venv" ]; then
 	LIBCLANG_PATH=$(echo "$SCULLV_TOOLS"/venv/lib/python3*/site-packages/clang/native)
 	export LIBCLANG_PATH
