@@ -45,6 +45,7 @@ for k in "${kernels[@]}"; do
 	out=$SCULLV_LOGS/check-$k.out
 	log=$SCULLV_LOGS/check-$k.log
 	start=$(date +%s)
+	rm -f "$out" "$log"
 	cmd="SCULLV_FLAVOUR=$k SEED=$seed sh tests/scullv_test.sh${filter:+ -t $filter}"
 	"$here/run-vm.sh" "${flag[@]}" --timeout 1500 --log "$log" -- "$cmd" | tee "$out" || true
 

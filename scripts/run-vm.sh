@@ -63,8 +63,8 @@ root=$work/root
 mkdir -p "$root"/{bin,dev,proc,sys,tmp,etc,scullv/bin,scullv/kselftest}
 cp /bin/busybox "$root/bin/busybox"
 cp "$ko" "$root/scullv/scullv.ko"
-cp -r "$SCULLV_TOP/tests" "$root/scullv/tests"
-rm -rf "$root/scullv/tests/helper"
+mkdir -p "$root/scullv/tests"
+cp "$SCULLV_TOP"/tests/*.sh "$root/scullv/tests/"
 cp "$helpers"/scullv-tool "$helpers"/scullv-tool32 "$root/scullv/bin/"
 cp "$src/tools/testing/selftests/kselftest/ktap_helpers.sh" "$root/scullv/kselftest/"
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n' >"$root/etc/passwd"
@@ -107,8 +107,11 @@ fi
 
 # ttyS0 is the kernel console (to the log file), ttyS1 the command's terminal.
 # rdrand makes the random pool ready at boot, so %p hashes instead of printing
-# (____ptrval____); hash_pointers=always hashes even with SLUB debugging on.
+# (____ptrval____); hash_pointers=always hashes even with SLUB debugging on. The
+# kernel hands the unknown SCULLV_* parameters to init as environment variables,
+# so the guest can tell how it runs.
 append="console=ttyS0 panic=-1 oops=panic loglevel=7 hash_pointers=always"
+append+=" SCULLV_ACCEL=$accel SCULLV_CPU=$cpu"
 qemu=(qemu-system-x86_64 -accel "$accel" -cpu "$cpu" -smp 2 -m "$mem"
 	-display none -no-reboot -net none -monitor none
 	-serial "file:$console_log" -serial stdio
