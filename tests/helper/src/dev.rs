@@ -10,7 +10,7 @@ use rustix::fs::OFlags;
 use rustix::io::Errno;
 use rustix::ioctl::{Opcode, opcode};
 
-use crate::sys::{self, IoctlArg};
+use crate::glue::{self, IoctlArg};
 use crate::util::{Ctx, Res, diag, fail, open};
 
 /// The ioctl magic, `'K'`.
@@ -92,7 +92,7 @@ impl fmt::Display for Cmd {
 
 /// Sends `cmd` with `arg` to the device.
 pub fn ioctl(fd: impl AsFd, cmd: Cmd, arg: IoctlArg<'_>) -> Result<i32, Errno> {
-    sys::ioctl(fd.as_fd(), cmd.opcode(), arg)
+    glue::ioctl(fd.as_fd(), cmd.opcode(), arg)
 }
 
 /// The current module-wide value of `param`, from the Q command.

@@ -13,7 +13,7 @@ use rustix::ioctl::opcode;
 use rustix::process::{Gid, Uid};
 
 use crate::dev::{self, Cmd, DevArg, MAGIC, Param, ResetOnDrop};
-use crate::sys::{self, IoctlArg, NoAccessPage};
+use crate::glue::{self, IoctlArg, NoAccessPage};
 use crate::util::{
     Ctx, Outcome, Res, diag, ensure, expect_file, fail, model_write, open, open_rw, pattern,
     report, show, trim, write_at,
@@ -214,7 +214,7 @@ fn unknown_commands(fd: &impl AsFd) -> Res<()> {
     ];
     for (op, arg, name) in cases {
         let before = dev::values(fd)?;
-        let got = sys::ioctl(fd.as_fd(), op, arg);
+        let got = glue::ioctl(fd.as_fd(), op, arg);
         ensure!(
             got == Err(Errno::NOTTY),
             "{name}: expected ENOTTY, got {}",
@@ -314,7 +314,7 @@ pub fn run_unpriv(args: &UnprivArgs) -> Res<()> {
     dev::set(&fd, Param::Qset, values.1)?;
 
     let (uid, gid) = (args.uid, args.gid.unwrap_or(args.uid));
-    let child = sys::fork(|| report(unpriv_checks(dev, uid, gid, &data, values))).ctx("fork")?;
+    let child = glue::fork(|| report(unpriv_checks(dev, uid, gid, &data, values))).ctx("fork")?;
     let status = waitpid(child, None).map_err(|e| Outcome::Fail(format!("waitpid: {e}")))?;
     dev::reset(&fd)?;
     match status {

@@ -7,15 +7,16 @@
 //! a `# FAIL: ` line saying what was expected and what came, or 4 (KSFT_SKIP) after a `# SKIP: `
 //! line naming the missing prerequisite.
 
+mod bench;
 mod concurrent;
 mod dev;
 mod diff;
 mod fault;
+mod glue;
 mod ioctl;
 mod mmap;
 mod rw;
 mod stream;
-mod sys;
 mod util;
 
 use std::process::ExitCode;
@@ -59,6 +60,9 @@ enum Command {
     /// A seeded, position-dependent stream of --bytes on stdout, or (--check) a check of stdin
     /// against it, for moving large data through the device with dd
     Stream(stream::Args),
+    /// As root: the benchmark of `make bench` against a tmpfs file; prints the results (markdown
+    /// and an SVG chart) between `=== begin NAME ===` and `=== end NAME ===` lines
+    Bench(bench::Args),
     /// Writes with the nth allocation failing (/proc/thread-self/fail-nth); the caller sets up
     /// failslab and fail_page_alloc
     Fault(fault::Args),
@@ -76,6 +80,7 @@ fn main() -> ExitCode {
         Command::Concurrent(args) => concurrent::run(args),
         Command::Fault(args) => fault::run(args),
         Command::Stream(args) => stream::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     ExitCode::from(util::report(result))
 }

@@ -17,7 +17,7 @@ use rustix::mm::MapFlags;
 use rustix::process::Signal;
 
 use crate::dev::{self, DevArg, Param, ResetOnDrop};
-use crate::sys::{self, Mapping};
+use crate::glue::{self, Mapping};
 use crate::util::{
     Ctx, Outcome, Res, Watchdog, diag, ensure, errno_name, expect_bytes, expect_file, fail,
     model_write, open, open_rw, pattern, pattern_page, size_of, trim, write_at,
@@ -343,7 +343,7 @@ fn counted_mappings(dev: &Path, fd: &impl AsFd, model: &[u8]) -> Res<()> {
     let (ready_rd, ready_wr) = rustix::pipe::pipe().ctx("pipe")?;
     let want = &model[..2 * ps];
     let ready_wr = std::cell::Cell::new(Some(ready_wr));
-    let child = sys::fork(|| {
+    let child = glue::fork(|| {
         drop(ready_wr.take());
         // Wait until the parent closes its end, then check the inherited mapping.
         let _ = rustix::io::read(&ready_rd, &mut [0; 1]);

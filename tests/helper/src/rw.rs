@@ -12,7 +12,7 @@ use rustix::io::{Errno, ReadWriteFlags};
 use rustix::pipe::SpliceFlags;
 
 use crate::dev::{DevArg, GeometryArgs};
-use crate::sys::{Aio, AioOp};
+use crate::glue::{Aio, AioOp};
 use crate::util::{
     Ctx, Res, diag, ensure, expect_bytes, expect_file, model_write, open, open_rw, pattern, show,
     trim, write_at,

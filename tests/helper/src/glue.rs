@@ -169,6 +169,14 @@ impl Mapping {
         out
     }
 
+    /// Copies `out.len()` bytes at `offset` out of the mapping into `out`, without allocating.
+    pub fn read_into(&self, offset: usize, out: &mut [u8]) {
+        self.check(&(offset..offset + out.len()));
+        // SAFETY: `check` proved the source lies in mapped pages, and `out` is not in them: no
+        // slice of the mapping outlives the call that made it.
+        unsafe { ptr::copy_nonoverlapping(self.ptr.add(offset), out.as_mut_ptr(), out.len()) };
+    }
+
     /// Copies `data` into the mapping at `offset`.
     pub fn write(&mut self, offset: usize, data: &[u8]) {
         self.check(&(offset..offset + data.len()));

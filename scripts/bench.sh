@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The benchmark (make bench): boots the base test kernel in QEMU once, runs
+# `scullv-tool bench` there against a tmpfs file, and writes what it prints to
+# results/bench.md and results/throughput.svg, with a header naming the machine.
+set -euo pipefail
+
+usage() {
+	cat <<'USAGE'
+usage: scripts/bench.sh [--quick] [--out DIR]
+
+Boots the base test kernel (QEMU, 2 vCPUs, 4 GiB) and measures scullv against a
+tmpfs file in that one guest: sequential fresh, overwrite, append and read
+throughput at 4 KiB..4 MiB blocks and 1 MiB..1 GiB sizes, reads through mmap,
+random 1-byte pread latency at three geometries, system calls of a cat-style
+copy, and the guest's memcpy bandwidth. About 9 minutes under TCG.
+
+  --quick    a short plan (1 MiB and 32 MiB sizes, fewer calls): about 2 minutes
+  --out DIR  where to write bench.md, throughput.svg and bench.raw (the guest's
+             whole output); default results/, or results/quick/ with --quick
+
+The committed results/ come from the full plan on an otherwise idle machine:
+other work on the same cores shows up as spread.
+USAGE
+}
+
+quick=
+out=
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--quick) quick=--quick ;;
+	--out) out=$2; shift ;;
+	-h | --help) usage; exit 0 ;;
+	*) usage >&2; exit 2 ;;
+	esac
+	shift
+done
+
+here=$(dirname "$0")
+. "$here/lib.sh"
+if [ -n "$quick" ]; then
+	out=${out:-$SCULLV_TOP/results/quick}
+	plan="quick plan, about 2 min"
+	timeout=600
+	command="make bench QUICK=1"
+else
+	out=${out:-$SCULLV_TOP/results}
+	plan="full plan, about 9 min"
+	timeout=1500
+	command="make bench"
+fi
+mkdir -p "$out"
+log=$SCULLV_LOGS/bench.log
+
+# What the guest cannot see: the host, the date, QEMU, and the load on the
+# host's cores when the run starts (other work there slows the guest).
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+mem=$(awk '/^MemTotal/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo)
+os=$(. /etc/os-release 2>/dev/null && echo "${PRETTY_NAME:-}")
+load=$(cut -d' ' -f1-3 /proc/loadavg)
+machine="${cpu:-unknown CPU}, $(nproc) cores, $mem GiB RAM${os:+, $os}; host load average $load at the start"
+date=$(date -u '+%Y-%m-%d %H:%M UTC')
+qemu=$(qemu-system-x86_64 --version | head -n 1)
+
+args=(scullv-tool bench $quick --machine "$machine" --date "$date" --qemu "$qemu" --command "$command")
+guest="insmod scullv.ko || exit 1
+$(printf '%q ' "${args[@]}")
+rc=\$?
+rmmod scullv
+exit \$rc"
+
+echo "==> benchmark in one guest ($plan; guest output: $log)"
+set +e
+"$here/run-vm.sh" --mem 4G --timeout "$timeout" --log "$SCULLV_LOGS/bench-guest.log" -- "$guest" |
+	tee "$log" | sed -nu 's/^# == /    /p'
+status=${PIPESTATUS[0]}
+set -e
+if [ "$status" -ne 0 ]; then
+	echo "error: the benchmark failed (status $status); guest output: $log" >&2
+	grep -v '^<' "$log" | tail -n 15 | sed 's/^/    /' >&2
+	exit 1
+fi
+
+# extract NAME: the lines between "=== begin NAME ===" and "=== end NAME ===".
+extract() {
+	sed -n "/^=== begin $1 ===\$/,/^=== end $1 ===\$/{/^=== /d;p}" "$log"
+}
+for name in bench.md throughput.svg; do
+	extract "$name" >"$out/$name.new"
+	if [ ! -s "$out/$name.new" ]; then
+		rm -f "$out/$name.new"
+		echo "error: the guest printed no $name (guest output: $log)" >&2
+		exit 1
+	fi
+done
+mv "$out/bench.md.new" "$out/bench.md"
+mv "$out/throughput.svg.new" "$out/throughput.svg"
+cp "$log" "$out/bench.raw"
+echo "==> wrote $out/bench.md and $out/throughput.svg; goals:"
+sed -n '/^## Goals/,/^## /{/^| [A-Z]/p}' "$out/bench.md" |
+	awk -F' \\| ' '{ sub(/^\| /, "", $1); gsub(/\*/, "", $3); sub(/ \|$/, "", $3); print "    " $3 ": " $1 }'
