@@ -40,7 +40,10 @@ use kernel::{
         IovIterDest,
         IovIterSource, //
     },
-    mm::virt::VmaNew,
+    mm::virt::{
+        VmaNew,
+        VmaRef, //
+    },
     module::this_module,
     page::PAGE_SIZE,
     prelude::*,
@@ -474,19 +477,57 @@ unsafe extern "C" fn scullv_vm_fault(vmf: *mut bindings::vm_fault) -> bindings::
     };
     // The inner lock only: the I/O lock may be held by a task copying from this very mapping.
     let storage = dev.storage().lock();
-    let Some((quantum, offset)) = storage.quantum_for_page(pos) else {
+    let Some(window) = storage.fault_window(pos) else {
         return sigbus;
     };
+    // SAFETY: `address` is the faulting page, which maps the file offset `pos`.
+    match unsafe { insert_page(vma, address, window.quantum, window.offset) } {
+        // EBUSY: another thread mapped the page first.
+        0 => {}
+        e if e == EBUSY.to_errno() => {}
+        e if e == ENOMEM.to_errno() => return bindings::vm_fault_reason_VM_FAULT_OOM,
+        _ => return sigbus,
+    }
+    // Fault-around: the pages near it in the quantum, below size, inside the mapping. A page
+    // already mapped gives EBUSY; an error here only means later faults do the work.
+    // SAFETY: `vma` is valid, and locked for reading, while the fault runs.
+    let (start, end) = unsafe {
+        let vma = VmaRef::from_raw(vma);
+        (vma.start() as c_ulong, vma.end() as c_ulong)
+    };
+    for offset in window
+        .pages
+        .step_by(PAGE_SIZE)
+        .filter(|&o| o != window.offset)
+    {
+        let Some(at) = (address + offset as c_ulong).checked_sub(window.offset as c_ulong) else {
+            continue;
+        };
+        if (start..end).contains(&at) {
+            // SAFETY: `at` lies inside the mapping, at the page whose file offset the page at
+            // `offset` of this quantum holds.
+            let _ = unsafe { insert_page(vma, at, window.quantum, offset) };
+        }
+    }
+    bindings::vm_fault_reason_VM_FAULT_NOPAGE
+}
+
+/// Maps the page at `offset` of `quantum` at `address` of `vma`; returns 0 or a negative errno.
+///
+/// # Safety
+///
+/// `vma` is a scullv mapping of the device `quantum` belongs to, with its lock held for a fault,
+/// and `address` is the page of `vma` that maps the file offset of that page.
+unsafe fn insert_page(
+    vma: *mut bindings::vm_area_struct,
+    address: c_ulong,
+    quantum: &Quantum,
+    offset: usize,
+) -> c_int {
     // SAFETY: The page belongs to a quantum that stays allocated while mapped (a mapped device
     // cannot be trimmed); `vm_insert_page` takes its own reference, and the mapping is a mixed
     // map (set in `scullv_mmap`).
-    match unsafe { bindings::vm_insert_page(vma, address, quantum.page(offset)) } {
-        // EBUSY: another thread installed the page first.
-        0 => bindings::vm_fault_reason_VM_FAULT_NOPAGE,
-        e if e == EBUSY.to_errno() => bindings::vm_fault_reason_VM_FAULT_NOPAGE,
-        e if e == ENOMEM.to_errno() => bindings::vm_fault_reason_VM_FAULT_OOM,
-        _ => sigbus,
-    }
+    unsafe { bindings::vm_insert_page(vma, address, quantum.page(offset)) }
 }
 
 static FOPS: AssertSync<bindings::file_operations> = AssertSync(bindings::file_operations {

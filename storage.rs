@@ -185,13 +185,25 @@ impl Storage {
         self.items.get(loc.item)?.quanta.get(loc.index)?.clone()
     }
 
-    /// The quantum that holds byte `pos` and the offset of `pos` in it, for a mapping of the
-    /// device: `None` at or past `size` and in holes.
-    pub(crate) fn quantum_for_page(&self, pos: u64) -> Option<(&Quantum, usize)> {
+    /// What a fault at byte `pos` of a mapping may map: the quantum that holds `pos`, the offset
+    /// of `pos` in it, and the offsets of the pages around it to map in the same fault. Those are
+    /// the `FAULT_AROUND`-aligned window that holds `pos`, cut to the quantum and to the page that
+    /// holds the last byte below `size`. `None` at or past `size` and in holes.
+    pub(crate) fn fault_window(&self, pos: u64) -> Option<FaultWindow<'_>> {
         if pos >= self.size {
             return None;
         }
-        self.quantum_at(pos)
+        let quantum_size = self.geometry?.quantum();
+        let (quantum, offset) = self.quantum_at(pos)?;
+        let start = offset / FAULT_AROUND * FAULT_AROUND;
+        // The bytes of this quantum below `size`: more than `offset`, as `pos < size`.
+        let below_size = (self.size - (pos - offset as u64)).min(quantum_size as u64) as usize;
+        let end = (start + FAULT_AROUND).min(below_size.next_multiple_of(PAGE_SIZE));
+        Some(FaultWindow {
+            quantum,
+            offset,
+            pages: start..end,
+        })
     }
 
     fn quantum_at(&self, pos: u64) -> Option<(&Quantum, usize)> {
@@ -249,6 +261,18 @@ impl Storage {
             }
         }
     }
+}
+
+/// The most bytes one fault maps, as the mm core's fault-around for files does by default.
+pub(crate) const FAULT_AROUND: usize = 16 * PAGE_SIZE;
+
+/// See [`Storage::fault_window`].
+pub(crate) struct FaultWindow<'a> {
+    pub(crate) quantum: &'a Quantum,
+    /// The offset in the quantum of the faulting byte.
+    pub(crate) offset: usize,
+    /// The bytes of the quantum to map, whole pages, the faulting one among them.
+    pub(crate) pages: core::ops::Range<usize>,
 }
 
 /// Where written bytes come from: a user I/O vector, or a kernel buffer in tests.
@@ -618,6 +642,45 @@ mod tests {
             assert_eq!(r, Err(ENOMEM));
             assert_eq!(s.lock().size(), size.max(2 * q as u64));
             assert_eq!(s.lock().items().len(), g.locate(2 * q as u64 - 1).item + 1);
+        }
+    }
+
+    #[test]
+    fn fault_window_stays_in_quantum_below_size() {
+        let page = PAGE_SIZE;
+        let window = |s: &Mutex<Storage>, pos: usize| {
+            let s = s.lock();
+            s.fault_window(pos as u64)
+                .map(|w| (w.offset, w.pages.start / page, w.pages.end / page))
+        };
+        // Order 6: quanta of 64 pages, four fault-around windows each.
+        let g = Geometry { order: 6, qset: 2 };
+        let q = g.quantum();
+        let s = new_storage().unwrap();
+        let data = pattern(q + 20 * page + 100, 3).unwrap();
+        assert_eq!(put(&s, g, 0, &data), Ok(data.len()));
+        assert_eq!(window(&s, 0), Some((0, 0, 16)));
+        assert_eq!(window(&s, 17 * page), Some((17 * page, 16, 32)));
+        assert_eq!(window(&s, q - page), Some((q - page, 48, 64)));
+        // The last window stops at the page that holds the last byte.
+        assert_eq!(window(&s, q + 17 * page), Some((17 * page, 16, 21)));
+        assert_eq!(window(&s, q + 20 * page), Some((20 * page, 16, 21)));
+        assert_eq!(window(&s, q + 21 * page), None);
+        // Quantum 2 is a hole once quantum 3 holds data; quantum 1 then maps whole windows.
+        assert_eq!(put(&s, g, 3 * q as u64 + 5, b"x"), Ok(1));
+        assert_eq!(window(&s, 2 * q), None);
+        assert_eq!(window(&s, 3 * q - page), None);
+        assert_eq!(window(&s, q + 17 * page), Some((17 * page, 16, 32)));
+        assert_eq!(window(&s, 3 * q), Some((0, 0, 1)));
+        // Quanta of at most a window (orders 0 to 4): the window is the quantum.
+        for g in geometries() {
+            let s = new_storage().unwrap();
+            let q = g.quantum();
+            assert_eq!(put(&s, g, 0, &pattern(2 * q, 5).unwrap()), Ok(2 * q));
+            let pages = q / page;
+            assert_eq!(window(&s, q), Some((0, 0, pages)));
+            assert_eq!(window(&s, 2 * q - page), Some((q - page, 0, pages)));
+            assert_eq!(window(&s, 2 * q), None);
         }
     }
 

@@ -3,10 +3,11 @@
 //! The `mmap` subcommand: what a mapping of the device shows, where it raises SIGBUS, and how
 //! mappings are counted against trimming.
 
+use std::io::Read;
 use std::os::fd::AsFd;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -39,6 +40,9 @@ pub struct TouchArgs {
     /// The file offset whose page to map and read
     #[arg(long)]
     offset: u64,
+    /// Read a byte at this offset first, in the same mapping, which spans both
+    #[arg(long)]
+    after: Option<u64>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -75,14 +79,36 @@ pub fn run(args: &Args) -> Res<()> {
     let pages0 = size0.div_ceil(ps);
     let mut map =
         Mapping::new(fd.as_fd(), 0, pages0 * ps, MapFlags::SHARED).ctx("mmap MAP_SHARED")?;
-    check_pages(&map, &model, 0..pages0)?;
+    check_pages(&map, &model, 0, 0..pages0)?;
     diag!("each of {pages0} mapped pages shows its own data; bytes past size read as zeros");
+
+    // A mapping that starts inside a quantum: a fault there maps the pages around it (in the
+    // same quantum, inside the mapping) at their own places.
+    let first = quantum / ps + 1;
+    let end = (first + 3).min(pages0);
+    let inner = Mapping::new(
+        fd.as_fd(),
+        (first * ps) as u64,
+        (end - first) * ps,
+        MapFlags::SHARED,
+    )
+    .ctx(format_args!("mmap from file page {first}"))?;
+    check_pages(&inner, &model, first, first + 1..end)?;
+    check_pages(&inner, &model, first, first..first + 1)?;
+    drop(inner);
 
     through_mapping(&fd, &mut map, &mut model, quantum)?;
     refused_while_mapped(dev, &fd, &model)?;
 
-    expect_sigbus(dev, (pages0 * ps) as u64, "the first page at or past size")?;
-    expect_sigbus(dev, (8 * quantum) as u64, "a page far past size")?;
+    // The touch maps both pages and reads the last byte of the data first: the fault there maps
+    // the pages around it, but none at or past size.
+    expect_sigbus(
+        dev,
+        (pages0 * ps) as u64,
+        Some(size0 as u64 - 1),
+        "the first page at or past size, after the last page of the data",
+    )?;
+    expect_sigbus(dev, (8 * quantum) as u64, None, "a page far past size")?;
 
     // Bytes past size in the last page, written through the mapping, never become data.
     let tail = size0..pages0 * ps;
@@ -115,16 +141,26 @@ pub fn run(args: &Args) -> Res<()> {
     // Quantum 3 is a hole now; quantum 2 is allocated but only partly written.
     let pages1 = (far + 1).div_ceil(ps);
     let map = Mapping::new(fd.as_fd(), 0, pages1 * ps, MapFlags::SHARED).ctx("mmap")?;
-    check_pages(&map, &model, pages0..3 * quantum / ps)?;
-    check_pages(&map, &model, 4 * quantum / ps..pages1)?;
+    check_pages(&map, &model, 0, pages0..3 * quantum / ps)?;
+    check_pages(&map, &model, 0, 4 * quantum / ps..pages1)?;
     expect_file(
         "the hole in quantum 3",
         &fd,
         3 * quantum as u64,
         &vec![0; quantum],
     )?;
-    expect_sigbus(dev, (3 * quantum) as u64, "a page in a hole (quantum 3)")?;
-    expect_sigbus(dev, (4 * quantum - ps) as u64, "the last page of the hole")?;
+    expect_sigbus(
+        dev,
+        (3 * quantum) as u64,
+        None,
+        "a page in a hole (quantum 3)",
+    )?;
+    expect_sigbus(
+        dev,
+        (4 * quantum - ps) as u64,
+        None,
+        "the last page of the hole",
+    )?;
     drop(map);
     diag!("unwritten pages of an allocated quantum read zeros; a hole raises SIGBUS");
 
@@ -132,13 +168,19 @@ pub fn run(args: &Args) -> Res<()> {
     counted_mappings(dev, &fd, &model)
 }
 
-/// Fails unless each page in `pages` of the mapping (from file offset 0) shows the model's data,
+/// Fails unless each file page in `pages` of a mapping whose first page is file page `first`
+/// shows the model's data,
 /// and zeros past its end.
-fn check_pages(map: &Mapping, model: &[u8], pages: std::ops::Range<usize>) -> Res<()> {
+fn check_pages(
+    map: &Mapping,
+    model: &[u8],
+    first: usize,
+    pages: std::ops::Range<usize>,
+) -> Res<()> {
     let ps = rustix::param::page_size();
     for page in pages {
         let start = page * ps;
-        let got = map.read(start, ps);
+        let got = map.read((page - first) * ps, ps);
         let mut want = model
             .get(start..model.len().min(start + ps))
             .unwrap_or_default()
@@ -236,12 +278,19 @@ fn expect_trim_busy(dev: &Path, when: &str) -> Res<()> {
     Ok(())
 }
 
-/// Fails unless touching the page at `offset` kills a child process with SIGBUS.
-fn expect_sigbus(dev: &Path, offset: u64, what: &str) -> Res<()> {
-    let mut child = Command::new("/proc/self/exe")
+/// Fails unless touching the page at `offset` kills a child process with SIGBUS; with `after`,
+/// the child first reads the byte there, in the same mapping, and must survive that.
+fn expect_sigbus(dev: &Path, offset: u64, after: Option<u64>, what: &str) -> Res<()> {
+    let mut touch = Command::new("/proc/self/exe");
+    touch
         .args(["touch", "--dev"])
         .arg(dev)
-        .args(["--offset", &offset.to_string()])
+        .args(["--offset", &offset.to_string()]);
+    if let Some(after) = after {
+        touch.args(["--after", &after.to_string()]);
+    }
+    let mut child = touch
+        .stdout(Stdio::piped())
         .spawn()
         .ctx("spawn /proc/self/exe touch")?;
     let start = Instant::now();
@@ -260,6 +309,18 @@ fn expect_sigbus(dev: &Path, offset: u64, what: &str) -> Res<()> {
         status.signal() == Some(Signal::BUS.as_raw()),
         "touching {what} (offset {offset}): expected SIGBUS, got {status}"
     );
+    if let Some(after) = after {
+        let mut out = String::new();
+        if let Some(mut stdout) = child.stdout.take() {
+            stdout
+                .read_to_string(&mut out)
+                .ctx("read the child's output")?;
+        }
+        ensure!(
+            out.contains(&format!("at offset {after} with no signal")),
+            "touching {what}: the SIGBUS came at offset {after}, before offset {offset}"
+        );
+    }
     Ok(())
 }
 
@@ -267,11 +328,16 @@ fn expect_sigbus(dev: &Path, offset: u64, what: &str) -> Res<()> {
 pub fn touch(args: &TouchArgs) -> Res<()> {
     let fd = open_rw(&args.dev.dev)?;
     let ps = rustix::param::page_size() as u64;
-    let start = args.offset / ps * ps;
-    let map = Mapping::new(fd.as_fd(), start, ps as usize, MapFlags::SHARED)
-        .ctx(format_args!("mmap at {start}"))?;
-    let byte = map.read((args.offset - start) as usize, 1)[0];
-    diag!("read {byte:#04x} at offset {} with no signal", args.offset);
+    let offsets = [args.after, Some(args.offset)];
+    let offsets = offsets.iter().flatten();
+    let start = offsets.clone().min().unwrap_or(&0) / ps * ps;
+    let end = (offsets.clone().max().unwrap_or(&0) / ps + 1) * ps;
+    let map = Mapping::new(fd.as_fd(), start, (end - start) as usize, MapFlags::SHARED)
+        .ctx(format_args!("mmap {start}..{end}"))?;
+    for &offset in offsets {
+        let byte = map.read((offset - start) as usize, 1)[0];
+        diag!("read {byte:#04x} at offset {offset} with no signal");
+    }
     Ok(())
 }
 
@@ -362,7 +428,7 @@ fn counted_mappings(dev: &Path, fd: &impl AsFd, model: &[u8]) -> Res<()> {
 
     // Three pages: all in allocated quanta at every order (at order 0, quantum 3 is a hole).
     let mut map = Mapping::new(fd.as_fd(), 0, 3 * ps, MapFlags::SHARED).ctx("mmap")?;
-    check_pages(&map, model, 0..3)?;
+    check_pages(&map, model, 0, 0..3)?;
     // Unmapping the middle page splits the mapping in two.
     map.unmap_pages(1, 1).ctx("munmap the second page")?;
     map.unmap_pages(0, 1).ctx("munmap the first page")?;
