@@ -1271,7 +1271,7 @@ fn markdown(args: &Args, plan: &Plan, results: &Results, elapsed: u64) -> String
         out!(
             s,
             "A `MAP_SHARED` mapping of the whole data ({}), copied out in 1 MiB pieces: first touch \
-             (every page faulted in: scullv inserts one page a fault, tmpfs maps up to 16 with \
+             (every page faulted in: both map up to 16 pages a fault with \
              fault-around), then again (mapped).",
             size_name(plan.mmap_size)
         );
