@@ -127,10 +127,8 @@ impl Quantum {
     fn span(&self, offset: usize, len: usize) -> (*mut u8, usize) {
         let offset = offset.min(self.len);
         // SAFETY: `offset <= self.len`, so the result is within or one past the allocation.
-        (
-            unsafe { self.ptr.as_ptr().add(offset) },
-            len.min(self.len - offset),
-        )
+        let at = unsafe { self.ptr.as_ptr().add(offset) };
+        (at, len.min(self.len - offset))
     }
 
     /// Copies up to `len` bytes from `src` into the buffer at `offset`; returns the count.

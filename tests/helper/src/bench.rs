@@ -32,7 +32,7 @@ use rustix::mm::MapFlags;
 
 use crate::dev::{self, DevArg, Param, ResetOnDrop};
 use crate::glue::Mapping;
-use crate::util::{Ctx, Outcome, Res, diag, ensure, open, open_rw, size_of, trim};
+use crate::util::{diag, ensure, open, open_rw, size_of, trim, Ctx, Outcome, Res};
 
 const KIB: u64 = 1 << 10;
 const MIB: u64 = 1 << 20;
@@ -130,34 +130,32 @@ struct Plan {
 
 impl Plan {
     fn new(quick: bool) -> Self {
-        if quick {
-            Plan {
-                name: "quick",
-                sizes: vec![MIB, 32 * MIB],
-                blocks: vec![4 << 10, 64 << 10, 1 << 20, 4 << 20],
-                min_sample: 32 * MIB,
-                chart_size: 32 * MIB,
-                pread_sizes: [MIB, GIB],
-                pread_calls: 10_000,
-                mmap_size: 32 * MIB,
-                copy_size: 32 * MIB,
-                memcpy_sizes: vec![1 << 20, 16 << 20],
-                memcpy_sample: 64 << 20,
-            }
-        } else {
-            Plan {
-                name: "full",
-                sizes: vec![MIB, 32 * MIB, 256 * MIB, GIB],
-                blocks: vec![4 << 10, 64 << 10, 1 << 20, 4 << 20],
-                min_sample: 64 * MIB,
-                chart_size: 256 * MIB,
-                pread_sizes: [MIB, GIB],
-                pread_calls: 100_000,
-                mmap_size: 256 * MIB,
-                copy_size: 32 * MIB,
-                memcpy_sizes: vec![1 << 20, 64 << 20],
-                memcpy_sample: 256 << 20,
-            }
+        let full = Plan {
+            name: "full",
+            sizes: vec![MIB, 32 * MIB, 256 * MIB, GIB],
+            blocks: vec![4 << 10, 64 << 10, 1 << 20, 4 << 20],
+            min_sample: 64 * MIB,
+            chart_size: 256 * MIB,
+            pread_sizes: [MIB, GIB],
+            pread_calls: 100_000,
+            mmap_size: 256 * MIB,
+            copy_size: 32 * MIB,
+            memcpy_sizes: vec![1 << 20, 64 << 20],
+            memcpy_sample: 256 << 20,
+        };
+        if !quick {
+            return full;
+        }
+        Plan {
+            name: "quick",
+            sizes: vec![MIB, 32 * MIB],
+            min_sample: 32 * MIB,
+            chart_size: 32 * MIB,
+            pread_calls: 10_000,
+            mmap_size: 32 * MIB,
+            memcpy_sizes: vec![1 << 20, 16 << 20],
+            memcpy_sample: 64 << 20,
+            ..full
         }
     }
 }

@@ -5,8 +5,8 @@
 
 use std::io::{IoSlice, IoSliceMut};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::thread;
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::dev;
-use crate::util::{Outcome, Res, diag, ensure, fail, open_rw, read_at, trim, write_at};
+use crate::util::{diag, ensure, fail, open_rw, read_at, trim, write_at, Outcome, Res};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::OFlags;
 use rustix::io::Errno;
-use rustix::ioctl::{Opcode, opcode};
+use rustix::ioctl::{opcode, Opcode};
 
 use crate::glue::{self, IoctlArg};
-use crate::util::{Ctx, Res, diag, fail, open};
+use crate::util::{diag, fail, open, Ctx, Res};
 
 /// The ioctl magic, `'K'`.
 pub const MAGIC: u8 = b'K';

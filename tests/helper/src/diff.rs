@@ -15,7 +15,7 @@ use rustix::fs::{FileType, OFlags, SeekFrom};
 use rustix::io::Errno;
 
 use crate::dev::{DevArg, Geometry, GeometryArgs};
-use crate::util::{Ctx, Res, diag, ensure, errno_name, fail, open, show, trim};
+use crate::util::{diag, ensure, errno_name, fail, open, show, trim, Ctx, Res};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

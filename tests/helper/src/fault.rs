@@ -12,8 +12,8 @@ use rustix::io::Errno;
 
 use crate::dev::{DevArg, GeometryArgs};
 use crate::util::{
-    Ctx, Outcome, Res, diag, ensure, errno_name, expect_file, fail, open, open_rw, pattern,
-    size_of, trim, write_at,
+    diag, ensure, errno_name, expect_file, fail, open, open_rw, pattern, size_of, trim, write_at,
+    Ctx, Outcome, Res,
 };
 
 #[derive(clap::Args, Debug)]

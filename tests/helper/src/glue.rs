@@ -350,12 +350,12 @@ impl Aio {
             ..Default::default()
         };
         let mut iocbs = [&raw mut iocb];
+        let nr: c_long = 1;
         // SAFETY: `iocbs` points to one live iocb whose buffer is borrowed for this call (the
         // kernel writes to it only for a pread, for which it is borrowed mutably). The request
         // completes before this function returns: `io_getevents` waits for it, and if that
         // fails, `destroy` waits for it.
-        let ret =
-            unsafe { libc::syscall(libc::SYS_io_submit, ctx, 1 as c_long, iocbs.as_mut_ptr()) };
+        let ret = unsafe { libc::syscall(libc::SYS_io_submit, ctx, nr, iocbs.as_mut_ptr()) };
         if ret != 1 {
             return Err(if ret < 0 { last_errno() } else { Errno::AGAIN });
         }

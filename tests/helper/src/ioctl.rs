@@ -6,17 +6,17 @@
 use std::os::fd::AsFd;
 use std::path::Path;
 
-use nix::sys::wait::{WaitStatus, waitpid};
+use nix::sys::wait::{waitpid, WaitStatus};
 use rustix::fs::OFlags;
 use rustix::io::Errno;
 use rustix::ioctl::opcode;
 use rustix::process::{Gid, Uid};
 
-use crate::dev::{self, Cmd, DevArg, MAGIC, Param, ResetOnDrop};
+use crate::dev::{self, Cmd, DevArg, Param, ResetOnDrop, MAGIC};
 use crate::glue::{self, IoctlArg, NoAccessPage};
 use crate::util::{
-    Ctx, Outcome, Res, diag, ensure, expect_file, fail, model_write, open, open_rw, pattern,
-    report, show, trim, write_at,
+    diag, ensure, expect_file, fail, model_write, open, open_rw, pattern, report, show, trim,
+    write_at, Ctx, Outcome, Res,
 };
 
 #[derive(clap::Args, Debug)]

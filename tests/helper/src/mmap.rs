@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use nix::sys::wait::{WaitStatus, waitpid};
+use nix::sys::wait::{waitpid, WaitStatus};
 use rustix::fs::OFlags;
 use rustix::io::Errno;
 use rustix::mm::MapFlags;
@@ -20,8 +20,8 @@ use rustix::process::Signal;
 use crate::dev::{self, DevArg, Param, ResetOnDrop};
 use crate::glue::{self, Mapping};
 use crate::util::{
-    Ctx, Outcome, Res, Watchdog, diag, ensure, errno_name, expect_bytes, expect_file, fail,
-    model_write, open, open_rw, pattern, pattern_page, size_of, trim, write_at,
+    diag, ensure, errno_name, expect_bytes, expect_file, fail, model_write, open, open_rw, pattern,
+    pattern_page, size_of, trim, write_at, Ctx, Outcome, Res, Watchdog,
 };
 
 #[derive(clap::Args, Debug)]

@@ -14,8 +14,8 @@ use rustix::pipe::SpliceFlags;
 use crate::dev::{DevArg, GeometryArgs};
 use crate::glue::{Aio, AioOp};
 use crate::util::{
-    Ctx, Res, diag, ensure, expect_bytes, expect_file, model_write, open, open_rw, pattern, show,
-    trim, write_at,
+    diag, ensure, expect_bytes, expect_file, model_write, open, open_rw, pattern, show, trim,
+    write_at, Ctx, Res,
 };
 
 #[derive(clap::Args, Debug)]
