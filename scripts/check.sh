@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # The whole test suite: tests/scullv_test.sh in the guest on the base and the
-# debug kernel, the module's KUnit cases from each kernel log, and a clean
-# kernel log. Ends with "N passed, N failed, N skipped" summed over everything.
+# debug kernel, the module's KUnit cases from each kernel log, a clean kernel
+# log, and (whole runs on the base kernel) a shell typed into through make vm.
+# Ends with "N passed, N failed, N skipped" summed over everything.
 set -euo pipefail
 
 usage() {
@@ -92,6 +93,39 @@ for k in "${kernels[@]}"; do
 	total_fail=$((total_fail + fail))
 	total_skip=$((total_skip + skip))
 done
+
+# make vm: its shell answers on the terminal. Types a command once the guest
+# says the module is loaded; 6*7 shows the shell ran it rather than echoing it.
+vm_check() {
+	local out=$SCULLV_LOGS/check-vm.out fifo keys pid status
+	fifo=$(mktemp -u "${TMPDIR:-/tmp}/scullv-vm-keys.XXXXXX")
+	mkfifo "$fifo"
+	"$here/run-vm.sh" --shell --timeout 60 --log "$SCULLV_LOGS/check-vm.log" <"$fifo" >"$out" 2>&1 &
+	pid=$!
+	exec {keys}>"$fifo"
+	rm -f "$fifo"
+	for _ in $(seq 60); do
+		grep -q 'scullv loaded' "$out" || ! kill -0 "$pid" 2>/dev/null && break
+		sleep 1
+	done
+	printf 'echo "vm-shell-$((6 * 7))"; grep -c "^Device" /proc/scullvmem; poweroff -f\n' >&"$keys"
+	status=0
+	wait "$pid" || status=$?
+	exec {keys}>&-
+	[ "$status" -eq 0 ] || { echo "# make vm: exit status $status"; return 1; }
+	tr -d '\r' <"$out" | grep -qx 'vm-shell-42' && tr -d '\r' <"$out" | grep -qx '4'
+}
+if [ -z "$filter" ] && [[ " ${kernels[*]} " == *" base "* ]]; then
+	start=$(date +%s)
+	if vm_check; then
+		echo "ok - make vm: the guest's shell ran a command on its terminal ($(($(date +%s) - start))s)"
+		total_pass=$((total_pass + 1))
+	else
+		echo "not ok - make vm: the guest's shell did not answer (output $SCULLV_LOGS/check-vm.out):"
+		tail -n 5 "$SCULLV_LOGS/check-vm.out" | sed 's/^/#   /'
+		total_fail=$((total_fail + 1))
+	fi
+fi
 
 echo "# whole suite: $(($(date +%s) - suite_start))s, SEED=$seed"
 echo "$total_pass passed, $total_fail failed, $total_skip skipped"

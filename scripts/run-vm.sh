@@ -71,7 +71,7 @@ printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n' 
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
 if [ $shell = 1 ]; then
 	printf '%s\n' 'insmod /scullv/scullv.ko && echo "scullv loaded: /dev/scullv*, /proc/scullvmem; poweroff -f to leave"' \
-		'setsid cttyhack sh -l' >"$root/cmd.sh"
+		'setsid -c sh -l' >"$root/cmd.sh"
 else
 	printf '%s\n' "$*" >"$root/cmd.sh"
 fi
