@@ -113,7 +113,8 @@ vm_check() {
 	wait "$pid" || status=$?
 	exec {keys}>&-
 	[ "$status" -eq 0 ] || { echo "# make vm: exit status $status"; return 1; }
-	tr -d '\r' <"$out" | grep -qx 'vm-shell-42' && tr -d '\r' <"$out" | grep -qx '4'
+	# Both answers, each on a line of its own (the echoed input holds neither).
+	[ "$(tr -d '\r' <"$out" | grep -cxE 'vm-shell-42|4')" -eq 2 ]
 }
 if [ -z "$filter" ] && [[ " ${kernels[*]} " == *" base "* ]]; then
 	start=$(date +%s)
