@@ -25,7 +25,7 @@ QUANTUM=$((4096 << 4))
 ITEM=$((QUANTUM * 500))
 if [ "$FLAVOUR" = debug ]; then
 	BIG_MB=64
-	DIFF_OPS=4000
+	DIFF_OPS=2500
 	STRESS_SECS=5
 else
 	BIG_MB=1024
