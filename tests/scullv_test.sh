@@ -244,6 +244,20 @@ test_rw_calls() {
 	scullv-tool rw --dev /dev/scullv0 --quantum $QUANTUM --itemsize $ITEM
 }
 
+test_uring_64bit() {
+	load || return
+	scullv-tool uring --dev /dev/scullv0 --quantum $QUANTUM --itemsize $ITEM
+}
+
+test_uring_32bit() {
+	load || return
+	if ! scullv-tool32 uring --help >/dev/null 2>&1; then
+		msg "scullv-tool32 was built without io_uring (the io-uring crate needs --cfg io_uring_skip_arch_check on i686)"
+		return "$KSFT_SKIP"
+	fi
+	scullv-tool32 uring --dev /dev/scullv0 --quantum $QUANTUM --itemsize $ITEM
+}
+
 test_ioctl_64bit() {
 	load || return
 	scullv-tool ioctl --dev /dev/scullv0 --load-order 4 --load-qset 500
@@ -409,6 +423,7 @@ test_kmemleak() {
 
 TESTS="load_defaults bad_params good_params size_limit book_example proc_complete
 devices_independent large_readback holes_and_eof append_and_trim_rules fsync rw_calls
+uring_64bit uring_32bit
 ioctl_64bit ioctl_32bit ioctl_unprivileged_64bit ioctl_unprivileged_32bit ioctl_load_values
 mmap_order4 mmap_order0 differential differential_small_geometry concurrency rmmod_busy
 rmmod_cycles memcg fault_injection kmemleak"

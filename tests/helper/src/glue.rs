@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The only module with `unsafe` code: raw ioctl calls, memory mappings, fork and Linux AIO.
+//! The only module with `unsafe` code: raw ioctl calls, memory mappings, fork, Linux AIO and
+//! io_uring.
 //!
 //! Each item gives a safe interface whose arguments cannot make the kernel write into memory
 //! that Rust code owns, other than the buffers handed to it for that call.
@@ -393,5 +394,302 @@ impl Aio {
 impl Drop for Aio {
     fn drop(&mut self) {
         self.destroy();
+    }
+}
+
+#[cfg(any(target_pointer_width = "64", io_uring_skip_arch_check))]
+pub use self::ring::{Uring, UringOp};
+
+/// io_uring through the `io-uring` crate, whose submissions name buffers by raw pointer.
+#[cfg(any(target_pointer_width = "64", io_uring_skip_arch_check))]
+mod ring {
+    use std::ops::Range;
+    use std::os::fd::{AsRawFd, BorrowedFd};
+
+    use io_uring::{opcode, squeue, types, IoUring};
+    use rustix::io::{Errno, Result};
+
+    /// What one io_uring request does at its file offset.
+    pub enum UringOp<'a> {
+        /// `IORING_OP_READ` into the buffer.
+        Read(&'a mut [u8]),
+        /// `IORING_OP_WRITE` from the buffer.
+        Write(&'a [u8]),
+        /// `IORING_OP_READV` into the buffers, in order.
+        Readv(Vec<&'a mut [u8]>),
+        /// `IORING_OP_WRITEV` from the buffers, in order.
+        Writev(Vec<&'a [u8]>),
+        /// `IORING_OP_READ_FIXED` into a range of the registered buffer of that index.
+        ReadFixed(usize, Range<usize>),
+        /// `IORING_OP_WRITE_FIXED` from a range of the registered buffer of that index.
+        WriteFixed(usize, Range<usize>),
+    }
+
+    /// What a batch of requests came to.
+    pub struct Batch {
+        /// Each request's result (its CQE's `res`), in the order the requests were given.
+        pub results: Vec<Result<usize>>,
+        /// How many requests the first `io_uring_enter` submitted.
+        pub submitted_at_once: usize,
+    }
+
+    /// An io_uring instance (`io_uring_setup`) and the buffers registered with it.
+    ///
+    /// # Invariants
+    ///
+    /// No request is in flight outside a call of [`Uring::run`]. `fixed` is never resized, so
+    /// the memory registered with the ring stays allocated, at the same addresses, as long as
+    /// the ring. Once `usable` is false, `io_uring_enter` is never called again.
+    pub struct Uring {
+        ring: IoUring,
+        /// The buffers registered with the ring (`IORING_REGISTER_BUFFERS`); dropped after it.
+        fixed: Vec<Vec<u8>>,
+        /// False once a submission failed and left requests in the submission queue: they name
+        /// buffers that may be gone, so they must never be submitted.
+        usable: bool,
+    }
+
+    /// A CQE's `res` as a result.
+    fn result_of(res: i32) -> Result<usize> {
+        if res < 0 {
+            Err(Errno::from_raw_os_error(-res))
+        } else {
+            Ok(res as usize)
+        }
+    }
+
+    /// A length as the `u32` an SQE carries.
+    fn len32(len: usize) -> Result<u32> {
+        u32::try_from(len).map_err(|_| Errno::INVAL)
+    }
+
+    /// The `iovec`s of `bufs`, for the kernel to read from and, if `bufs` are writable, to write
+    /// into.
+    fn iovecs(bufs: impl Iterator<Item = (*mut u8, usize)>) -> Vec<libc::iovec> {
+        bufs.map(|(base, len)| libc::iovec {
+            iov_base: base.cast(),
+            iov_len: len,
+        })
+        .collect()
+    }
+
+    impl Uring {
+        /// Sets up a ring of `entries` submission queue entries.
+        pub fn new(entries: u32) -> Result<Self> {
+            let ring =
+                IoUring::new(entries).map_err(|e| Errno::from_io_error(&e).unwrap_or(Errno::IO))?;
+            // INVARIANT: Nothing was submitted yet and nothing is registered.
+            Ok(Self {
+                ring,
+                fixed: Vec::new(),
+                usable: true,
+            })
+        }
+
+        /// How many requests one batch may hold.
+        pub fn capacity(&self) -> usize {
+            self.ring.params().sq_entries() as usize
+        }
+
+        /// Registers zeroed buffers of the given sizes (`IORING_REGISTER_BUFFERS`), each named
+        /// by its index in `sizes`. Fails with EBUSY if buffers are already registered, and with
+        /// EINVAL for a size of 0.
+        pub fn register_buffers(&mut self, sizes: &[usize]) -> Result<()> {
+            if !self.fixed.is_empty() {
+                return Err(Errno::BUSY);
+            }
+            if sizes.contains(&0) {
+                return Err(Errno::INVAL);
+            }
+            let mut fixed: Vec<Vec<u8>> = sizes.iter().map(|&size| vec![0; size]).collect();
+            let iov = iovecs(fixed.iter_mut().map(|buf| (buf.as_mut_ptr(), buf.len())));
+            // SAFETY: Each iovec describes the whole of one of the buffers, which move into
+            // `self.fixed` below. By the type invariant that vector is never resized and it is
+            // dropped only after the ring, so the memory stays valid, at the same address, until
+            // the ring is destroyed. The kernel writes into it only for a READ_FIXED request,
+            // and requests are in flight only during `run`, which holds `&mut self`: no Rust
+            // reference to the buffers exists then.
+            unsafe { self.ring.submitter().register_buffers(&iov) }
+                .map_err(|e| Errno::from_io_error(&e).unwrap_or(Errno::IO))?;
+            // INVARIANT: `fixed` is set once, here, and never resized.
+            self.fixed = fixed;
+            Ok(())
+        }
+
+        /// The registered buffer `index`.
+        pub fn fixed(&self, index: usize) -> &[u8] {
+            &self.fixed[index]
+        }
+
+        /// The registered buffer `index`, to fill before a WRITE_FIXED request.
+        pub fn fixed_mut(&mut self, index: usize) -> &mut [u8] {
+            &mut self.fixed[index]
+        }
+
+        /// Checks that a range of a registered buffer exists, and that no READ_FIXED range
+        /// overlaps another request's range of the same buffer.
+        fn check_fixed(&self, reqs: &[(UringOp<'_>, u64)]) -> Result<()> {
+            let fixed = |op: &UringOp<'_>| match op {
+                UringOp::ReadFixed(index, range) => Some((*index, range.clone(), true)),
+                UringOp::WriteFixed(index, range) => Some((*index, range.clone(), false)),
+                _ => None,
+            };
+            let ranges: Vec<_> = reqs.iter().filter_map(|(op, _)| fixed(op)).collect();
+            for (i, (index, range, reads)) in ranges.iter().enumerate() {
+                match self.fixed.get(*index) {
+                    Some(buf) if range.start <= range.end && range.end <= buf.len() => {}
+                    _ => return Err(Errno::INVAL),
+                }
+                for (other, other_range, other_reads) in &ranges[i + 1..] {
+                    let overlap = range.start < other_range.end && other_range.start < range.end;
+                    if other == index && overlap && (*reads || *other_reads) {
+                        return Err(Errno::INVAL);
+                    }
+                }
+            }
+            Ok(())
+        }
+
+        /// The address, length and index an SQE gives for `range` of registered buffer `index`,
+        /// which `check_fixed` checked.
+        fn fixed_args(
+            &mut self,
+            index: usize,
+            range: &Range<usize>,
+        ) -> Result<(*mut u8, u32, u16)> {
+            let len = len32(range.len())?;
+            let buf_index = u16::try_from(index).map_err(|_| Errno::INVAL)?;
+            let buf = self.fixed[index][range.clone()].as_mut_ptr();
+            Ok((buf, len, buf_index))
+        }
+
+        /// Submits `reqs`, each a request on `fd` at its file offset (`u64::MAX`: at the file
+        /// position, as read() and write() do), all at once, and waits until every one has
+        /// completed.
+        ///
+        /// Fails with EINVAL, submitting nothing, for more requests than [`Uring::capacity`], a
+        /// length beyond 4 GiB, a range outside a registered buffer or a READ_FIXED range that
+        /// overlaps another of the batch; with the error of `io_uring_enter` if it fails before
+        /// any request is in flight (the ring is unusable after that: EBADFD); with EIO after
+        /// all completed if the kernel sent a completion for no request of the batch.
+        pub fn run(
+            &mut self,
+            fd: BorrowedFd<'_>,
+            mut reqs: Vec<(UringOp<'_>, u64)>,
+        ) -> Result<Batch> {
+            let n = reqs.len();
+            if !self.usable {
+                return Err(Errno::BADFD);
+            }
+            if n > self.capacity() {
+                return Err(Errno::INVAL);
+            }
+            self.check_fixed(&reqs)?;
+            let raw = types::Fd(fd.as_raw_fd());
+            // The iovec arrays of READV and WRITEV requests, in place until they complete (moving
+            // a vector does not move its elements).
+            let mut vectors: Vec<Vec<libc::iovec>> = Vec::with_capacity(n);
+            let mut entries: Vec<squeue::Entry> = Vec::with_capacity(n);
+            for (i, (op, offset)) in reqs.iter_mut().enumerate() {
+                let offset = *offset;
+                let entry = match op {
+                    UringOp::Read(buf) => {
+                        opcode::Read::new(raw, buf.as_mut_ptr(), len32(buf.len())?)
+                            .offset(offset)
+                            .build()
+                    }
+                    UringOp::Write(buf) => opcode::Write::new(raw, buf.as_ptr(), len32(buf.len())?)
+                        .offset(offset)
+                        .build(),
+                    UringOp::Readv(bufs) => {
+                        let iov = iovecs(bufs.iter_mut().map(|b| (b.as_mut_ptr(), b.len())));
+                        let entry = opcode::Readv::new(raw, iov.as_ptr(), len32(iov.len())?);
+                        vectors.push(iov);
+                        entry.offset(offset).build()
+                    }
+                    UringOp::Writev(bufs) => {
+                        let iov = iovecs(bufs.iter().map(|b| (b.as_ptr().cast_mut(), b.len())));
+                        let entry = opcode::Writev::new(raw, iov.as_ptr(), len32(iov.len())?);
+                        vectors.push(iov);
+                        entry.offset(offset).build()
+                    }
+                    UringOp::ReadFixed(index, range) => {
+                        let (buf, len, buf_index) = self.fixed_args(*index, range)?;
+                        opcode::ReadFixed::new(raw, buf, len, buf_index)
+                            .offset(offset)
+                            .build()
+                    }
+                    UringOp::WriteFixed(index, range) => {
+                        let (buf, len, buf_index) = self.fixed_args(*index, range)?;
+                        opcode::WriteFixed::new(raw, buf, len, buf_index)
+                            .offset(offset)
+                            .build()
+                    }
+                };
+                entries.push(entry.user_data(i as u64));
+            }
+
+            let mut sq = self.ring.submission();
+            for entry in &entries {
+                // SAFETY: The buffers an entry names stay valid until the request completes,
+                // which happens before this function returns (below; if it cannot be waited
+                // for, the process aborts): `reqs` borrows them for the call, mutably for the
+                // requests that write into them; the iovec arrays live in `vectors` until the
+                // end of the call; a registered buffer lives as long as the ring, and no Rust
+                // reference to it exists during the call (`&mut self`), where `check_fixed`
+                // made sure no two requests of the batch write to, or write to and read from,
+                // the same bytes. `fd` is open for the call.
+                if unsafe { sq.push(entry) }.is_err() {
+                    // Entries pushed so far are never submitted: the ring is retired.
+                    self.usable = false;
+                    return Err(Errno::BADFD);
+                }
+            }
+            drop(sq);
+
+            let mut results: Vec<Option<Result<usize>>> = (0..n).map(|_| None).collect();
+            let mut done = 0;
+            let mut submitted_at_once = None;
+            let mut stray = false;
+            while done < n {
+                let entered = self.ring.submit_and_wait(1);
+                let queued = self.ring.submission().len();
+                match entered {
+                    Ok(count) => {
+                        submitted_at_once.get_or_insert(count);
+                    }
+                    Err(e) => {
+                        let errno = Errno::from_io_error(&e).unwrap_or(Errno::IO);
+                        if done + queued >= n {
+                            // Nothing is in flight, and what is queued is never submitted.
+                            self.usable = false;
+                            return Err(errno);
+                        }
+                        if errno != Errno::INTR {
+                            // Requests in flight may still write into the buffers, and there
+                            // is no other way to wait for them: returning would be unsound.
+                            eprintln!("io_uring_enter failed with requests in flight: {e}");
+                            std::process::abort();
+                        }
+                    }
+                }
+                for cqe in self.ring.completion() {
+                    match results.get_mut(cqe.user_data() as usize) {
+                        Some(slot) if slot.is_none() => {
+                            *slot = Some(result_of(cqe.result()));
+                            done += 1;
+                        }
+                        _ => stray = true,
+                    }
+                }
+            }
+            if stray {
+                return Err(Errno::IO);
+            }
+            Ok(Batch {
+                results: results.into_iter().flatten().collect(),
+                submitted_at_once: submitted_at_once.unwrap_or(0),
+            })
+        }
     }
 }

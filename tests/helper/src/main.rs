@@ -17,6 +17,8 @@ mod ioctl;
 mod mmap;
 mod rw;
 mod stream;
+#[cfg(any(target_pointer_width = "64", io_uring_skip_arch_check))]
+mod uring;
 mod util;
 
 use std::process::ExitCode;
@@ -53,6 +55,10 @@ enum Command {
     /// readv/writev, preadv2/pwritev2, RWF_APPEND/RWF_NOAPPEND, O_APPEND, io_submit, sendfile,
     /// splice, fsync and lseek against a model (trims the device)
     Rw(rw::Args),
+    /// io_uring READ, WRITE, READV, WRITEV, READ_FIXED and WRITE_FIXED, and 64 requests in
+    /// flight, against a model and against pread()/read() (trims the device)
+    #[cfg(any(target_pointer_width = "64", io_uring_skip_arch_check))]
+    Uring(uring::Args),
     /// The differential test: a seeded random sequence on the device and on a tmpfs file
     Diff(diff::Args),
     /// Writers and readers of whole records on several devices at once; no torn records
@@ -76,6 +82,8 @@ fn main() -> ExitCode {
         Command::Touch(args) => mmap::touch(args),
         Command::MapHold(args) => mmap::hold(args),
         Command::Rw(args) => rw::run(args),
+        #[cfg(any(target_pointer_width = "64", io_uring_skip_arch_check))]
+        Command::Uring(args) => uring::run(args),
         Command::Diff(args) => diff::run(args),
         Command::Concurrent(args) => concurrent::run(args),
         Command::Fault(args) => fault::run(args),
