@@ -19,6 +19,10 @@ out=$SCULLV_CACHE/helper-bin
 mkdir -p "$out"
 {
 	stage "building the test helper (64-bit and 32-bit, static)" helpers
+	# The io-uring crate's bindings are generated for x86_64 and it refuses other targets
+	# unless told; io_uring's ABI structs are laid out the same for a 32-bit process (fixed-size
+	# fields only), which uring_32bit checks against the kernel.
+	export CARGO_TARGET_I686_UNKNOWN_LINUX_MUSL_RUSTFLAGS="--cfg io_uring_skip_arch_check"
 	for t in x86_64-unknown-linux-musl i686-unknown-linux-musl; do
 		run cargo build --locked --release --manifest-path "$SCULLV_TOP/tests/helper/Cargo.toml" \
 			--target "$t" --target-dir "$target" ||
