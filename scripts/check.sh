@@ -61,9 +61,9 @@ for k in "${kernels[@]}"; do
 	rm -f "$out" "$log"
 
 	# The module for this kernel, with its own toolchain: any warning fails it.
-	if ! "$here/build-module.sh" "$k" >/dev/null 2>"$SCULLV_LOGS/check-$k-build.err"; then
-		host_not_ok "$k: scullv.ko builds with no warning (log $SCULLV_LOGS/module-$k.log):"
-		sed 's/^/#   /' "$SCULLV_LOGS/check-$k-build.err" | tail -n 20
+	# Its stage lines (and, on a cold cache, the kernel's set-up and build) show as they come.
+	if ! "$here/build-module.sh" "$k" 2>&1 >/dev/null | tee "$SCULLV_LOGS/check-$k-build.err"; then
+		host_not_ok "$k: scullv.ko builds with no warning (the error above; log $SCULLV_LOGS/module-$k.log)"
 		continue
 	fi
 	host_ok "$k: scullv.ko builds with no warning ($(cat "$SCULLV_CACHE/module/$k/toolchain"))"

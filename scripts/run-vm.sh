@@ -111,8 +111,9 @@ chmod +x "$root/init"
 # TCG unless KVM demonstrably works here (on these machines it does not).
 accel=tcg
 cpu=qemu64,+rdrand
-if [ -w /dev/kvm ] && (timeout 10 qemu-system-x86_64 -accel kvm -cpu host -display none \
-	-no-reboot -nodefaults -kernel /dev/null </dev/null) >/dev/null 2>&1; then
+# The probe runs in a shell of its own, so that its report of QEMU aborting stays quiet.
+if [ -w /dev/kvm ] && bash -c 'timeout 10 qemu-system-x86_64 -accel kvm -cpu host -display none \
+	-no-reboot -nodefaults -kernel /dev/null </dev/null; status=$?; exit $status' >/dev/null 2>&1; then
 	accel=kvm
 	cpu=host
 fi
