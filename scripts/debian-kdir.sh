@@ -69,6 +69,8 @@ case "$debian_version" in
 esac
 top=$(debian_dir "$release")
 mkdir -p "$top"
+# Real paths: the environment sees host folders at their own paths, not through symlinks.
+top=$(cd "$top" && pwd -P)
 
 # 1. The kernel's packages, unpacked: headers (.config, Module.symvers, vmlinux for BTF), the
 # image, and the source of the same version.
@@ -103,6 +105,8 @@ if [ ! -f "$src/.scullv-source-id" ]; then
 	rm -rf "$top/apt-src"
 	stage_done
 fi >&2
+
+src=$(cd "$src" && pwd -P)
 
 # What the kernel was built with, as its .config and Debian's make variables record it.
 kconfig() {
@@ -216,7 +220,7 @@ key=$(
 	{
 		echo "$version $release $src_id $env_id"
 		echo "$want_rustc $want_bindgen $want_cc"
-		sha256sum "$headers/.config" "$headers/Module.symvers"
+		cat "$headers/.config" "$headers/Module.symvers" | sha256sum
 	} | sha256sum | cut -c1-12
 )
 kdir=$top/kdir-$key
