@@ -54,7 +54,9 @@ use kernel::{
     types::Opaque,
 };
 
-// C functions the `bindings` crate lacks; all are exported to modules.
+// C functions the `bindings` crate lacks; all are exported to modules. The operations table is
+// passed as `c_void`: `seq_operations` reaches structs that are empty without lockdep, which are
+// not FFI-safe (`improper_ctypes`).
 extern "C" {
     fn __vmalloc_noprof(size: c_ulong, gfp_mask: bindings::gfp_t) -> *mut c_void;
     fn vfree(addr: *const c_void);
@@ -62,7 +64,7 @@ extern "C" {
         name: *const c_char,
         mode: bindings::umode_t,
         parent: *mut c_void,
-        ops: *const bindings::seq_operations,
+        ops: *const c_void,
         state_size: c_uint,
         data: *mut c_void,
     ) -> *mut c_void;
@@ -156,6 +158,7 @@ impl Quantum {
     }
 
     /// Copies `data` into the buffer at `offset`; returns the count.
+    #[cfg(CONFIG_KUNIT = "y")]
     pub(crate) fn write_slice(&self, offset: usize, data: &[u8]) -> usize {
         let (to, len) = self.span(offset, data.len());
         // SAFETY: `to` is valid for `len` bytes; `data` is a distinct kernel buffer.
@@ -164,6 +167,7 @@ impl Quantum {
     }
 
     /// Copies from the buffer at `offset` into `out`; returns the count.
+    #[cfg(CONFIG_KUNIT = "y")]
     pub(crate) fn read_slice(&self, offset: usize, out: &mut [u8]) -> usize {
         let (from, len) = self.span(offset, out.len());
         // SAFETY: `from` is valid for `len` bytes; `out` is a distinct kernel buffer.
@@ -680,7 +684,7 @@ impl ProcEntry {
                 name.as_char_ptr(),
                 0o444,
                 ptr::null_mut(),
-                &SEQ_OPS.0,
+                ptr::from_ref(&SEQ_OPS.0).cast(),
                 0,
                 ptr::from_ref(&*devices).cast_mut().cast(),
             )

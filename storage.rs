@@ -50,6 +50,7 @@ pub(crate) struct Location {
 
 impl Geometry {
     /// The book's defaults: order 4, qset 500.
+    #[cfg(CONFIG_KUNIT = "y")]
     pub(crate) const DEFAULT: Geometry = Geometry {
         order: 4,
         qset: 500,
@@ -293,15 +294,18 @@ pub(crate) trait IterDest {
     fn zero(&mut self, len: usize) -> usize;
 }
 
-/// A kernel buffer as a write source.
+/// A kernel buffer as a write source (for the KUnit cases).
+#[cfg(CONFIG_KUNIT = "y")]
 pub(crate) struct SliceSource<'a>(&'a [u8]);
 
+#[cfg(CONFIG_KUNIT = "y")]
 impl<'a> SliceSource<'a> {
     pub(crate) fn new(data: &'a [u8]) -> Self {
         Self(data)
     }
 }
 
+#[cfg(CONFIG_KUNIT = "y")]
 impl IterSource for SliceSource<'_> {
     fn len(&self) -> usize {
         self.0.len()
@@ -314,15 +318,18 @@ impl IterSource for SliceSource<'_> {
     }
 }
 
-/// A kernel buffer as a read destination.
+/// A kernel buffer as a read destination (for the KUnit cases).
+#[cfg(CONFIG_KUNIT = "y")]
 pub(crate) struct SliceDest<'a>(&'a mut [u8]);
 
+#[cfg(CONFIG_KUNIT = "y")]
 impl<'a> SliceDest<'a> {
     pub(crate) fn new(data: &'a mut [u8]) -> Self {
         Self(data)
     }
 }
 
+#[cfg(CONFIG_KUNIT = "y")]
 impl IterDest for SliceDest<'_> {
     fn len(&self) -> usize {
         self.0.len()

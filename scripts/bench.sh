@@ -8,7 +8,7 @@ set -euo pipefail
 
 usage() {
 	cat <<'USAGE'
-usage: scripts/bench.sh [--quick] [--out DIR]
+usage: scripts/bench.sh [--quick] [--kernel base|debian] [--out DIR]
 
 Boots the base test kernel (QEMU, 2 vCPUs, 4 GiB) and measures scullv against a
 tmpfs file in that one guest: sequential fresh, overwrite, append and read
@@ -16,9 +16,12 @@ throughput at 4 KiB..4 MiB blocks and 1 MiB..1 GiB sizes, reads through mmap,
 random 1-byte pread latency at three geometries, system calls of a cat-style
 copy, and the guest's memcpy bandwidth. About 9 minutes under TCG.
 
-  --quick    a short plan (1 MiB and 32 MiB sizes, fewer calls): about 2 minutes
-  --out DIR  where to write bench.md, throughput.svg and bench.raw (the guest's
-             whole output); default results/, or results/quick/ with --quick
+  --quick      a short plan (1 MiB and 32 MiB sizes, fewer calls): about 2 minutes
+  --kernel K   base (the default) or debian: Debian's own DEBIAN_RELEASE kernel
+               (default 7.3.4+deb13-amd64), with the module built for it
+  --out DIR    where to write bench.md, throughput.svg and bench.raw (the guest's
+               whole output); default results/ (results/debian/ for Debian's
+               kernel), or quick/ below it with --quick
 
 The committed results/ come from the full plan on an otherwise idle machine:
 other work on the same cores shows up as spread.
@@ -27,31 +30,38 @@ USAGE
 
 quick=
 out=
+kernel=base
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) quick=--quick ;;
 	--out) out=$2; shift ;;
+	--kernel) kernel=$2; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; exit 2 ;;
 	esac
 	shift
 done
 
+case "$kernel" in base | debian) ;; *) usage >&2; exit 2 ;; esac
+
 here=$(dirname "$0")
 . "$here/lib.sh"
+results=$SCULLV_TOP/results
+[ "$kernel" = debian ] && results=$results/debian
 if [ -n "$quick" ]; then
-	out=${out:-$SCULLV_TOP/results/quick}
+	out=${out:-$results/quick}
 	plan="quick plan, about 2 min"
 	timeout=600
 	command="make bench QUICK=1"
 else
-	out=${out:-$SCULLV_TOP/results}
+	out=${out:-$results}
 	plan="full plan, about 9 min"
 	timeout=1500
 	command="make bench"
 fi
+[ "$kernel" = debian ] && command+=" KERNEL=debian"
 mkdir -p "$out"
-log=$SCULLV_LOGS/bench.log
+log=$SCULLV_LOGS/bench-$kernel.log
 
 # What the guest cannot see: the host, the date, QEMU, and the load on the
 # host's cores when the run starts (other work there slows the guest).
@@ -72,7 +82,7 @@ exit \$rc"
 
 echo "==> benchmark in one guest ($plan; guest output: $log)"
 set +e
-"$here/run-vm.sh" --mem 4G --timeout "$timeout" --log "$SCULLV_LOGS/bench-guest.log" -- "$guest" |
+"$here/run-vm.sh" --kernel "$kernel" --mem 4G --timeout "$timeout" --log "$SCULLV_LOGS/bench-$kernel-guest.log" -- "$guest" |
 	tee "$log" | sed -nu 's/^# == /    /p'
 status=${PIPESTATUS[0]}
 set -e

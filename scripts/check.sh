@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# The whole test suite: tests/scullv_test.sh in the guest on the base and the
-# debug kernel, the module's KUnit cases from each kernel log, a clean kernel
-# log, and (whole runs on the base kernel) a shell typed into through make vm.
-# Ends with "N passed, N failed, N skipped" summed over everything.
+# The whole test suite: a warning-free module build for each kernel, then
+# tests/scullv_test.sh in the guest on the base and the debug test kernel and on
+# Debian's own kernel, the module's KUnit cases from each kernel log (the test
+# kernels; Debian's has no KUnit), a clean kernel log, and (whole runs on the
+# base kernel) a shell typed into through make vm and a wrong toolchain refused
+# for Debian's kernel. Ends with "N passed, N failed, N skipped" summed over
+# everything.
 set -euo pipefail
 
 usage() {
 	cat <<'USAGE'
-usage: scripts/check.sh [--kernel base|debug] [-t NAME-PART]
+usage: scripts/check.sh [--kernel base|debug|debian] [-t NAME-PART]
 
-  --kernel K    run on one kernel only (default: base, then debug)
+  --kernel K    run on one kernel only (default: base, debug, then debian:
+                Debian's DEBIAN_RELEASE, default 7.3.4+deb13-amd64)
   -t NAME-PART  run only the tests whose name contains NAME-PART
                 (KUnit and the kernel-log check always count)
 
@@ -20,7 +24,7 @@ nothing failed.
 USAGE
 }
 
-kernels=(base debug)
+kernels=(base debug debian)
 filter=
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -40,15 +44,32 @@ total_fail=0
 total_skip=0
 suite_start=$(date +%s)
 
+# ok/not ok lines of the host's own checks, counted into the totals.
+host_ok() {
+	echo "ok - $*"
+	total_pass=$((total_pass + 1))
+}
+host_not_ok() {
+	echo "not ok - $*"
+	total_fail=$((total_fail + 1))
+}
+
 for k in "${kernels[@]}"; do
-	flag=()
-	[ "$k" = debug ] && flag=(--debug)
 	out=$SCULLV_LOGS/check-$k.out
 	log=$SCULLV_LOGS/check-$k.log
 	start=$(date +%s)
 	rm -f "$out" "$log"
+
+	# The module for this kernel, with its own toolchain: any warning fails it.
+	if ! "$here/build-module.sh" "$k" >/dev/null 2>"$SCULLV_LOGS/check-$k-build.err"; then
+		host_not_ok "$k: scullv.ko builds with no warning (log $SCULLV_LOGS/module-$k.log):"
+		sed 's/^/#   /' "$SCULLV_LOGS/check-$k-build.err" | tail -n 20
+		continue
+	fi
+	host_ok "$k: scullv.ko builds with no warning ($(cat "$SCULLV_CACHE/module/$k/toolchain"))"
+
 	cmd="SCULLV_FLAVOUR=$k SEED=$seed sh tests/scullv_test.sh${filter:+ -t $filter}"
-	"$here/run-vm.sh" "${flag[@]}" --timeout 1500 --log "$log" -- "$cmd" | tee "$out" || true
+	"$here/run-vm.sh" --kernel "$k" --timeout 1500 --log "$log" -- "$cmd" | tee "$out" || true
 
 	# The guest's KTAP.
 	pass=$(grep -cE '^ok [0-9]+ ' "$out" || true)
@@ -61,19 +82,37 @@ for k in "${kernels[@]}"; do
 		fail=$((fail + 1))
 	fi
 
+	# The guest's release: Debian's kernel must be the one asked for.
+	if [ "$k" = debian ]; then
+		guest=$(sed -n 's/^# scullv on the debian kernel, \([^,]*\),.*/\1/p' "$out" | head -n 1)
+		if [ "$guest" = "$DEBIAN_RELEASE" ]; then
+			echo "ok - debian: the guest runs Debian's $guest"
+			pass=$((pass + 1))
+		else
+			echo "not ok - debian: expected the guest to run $DEBIAN_RELEASE, it said '${guest:-nothing}'"
+			fail=$((fail + 1))
+		fi
+	fi
+
 	# The module's KUnit cases: the first run of the suite in the kernel log
-	# (it runs again at every insmod).
-	kunit=$(awk '{ sub(/\r$/, ""); sub(/^\[[^]]*\] ?/, "") }
-		/^ *# Subtest: scullv_storage/ { inside = 1 }
-		inside && /^(not )?ok / { exit }
-		inside { print }' "$log" 2>/dev/null || true)
-	kpass=$(echo "$kunit" | grep -cE '^ +ok [0-9]+ ' || true)
-	kfail=$(echo "$kunit" | grep -cE '^ +not ok [0-9]+ ' || true)
-	echo "$kunit" | grep -E '^ +(not )?ok ' | sed "s/^ */# kunit $k: /"
-	kplan=$(echo "$kunit" | sed -n 's/^ *1\.\.\([0-9]*\)$/\1/p' | head -n 1)
-	if [ -z "$kplan" ] || [ $((kpass + kfail)) -ne "$kplan" ]; then
-		echo "not ok - $k: KUnit scullv_storage did not run to its plan (${kplan:-no plan}, $((kpass + kfail)) results; log $log)"
-		kfail=$((kfail + 1))
+	# (it runs again at every insmod). Debian's kernel has no KUnit.
+	kpass=0
+	kfail=0
+	if [ "$k" = debian ]; then
+		echo "# debian: no KUnit in Debian's kernel (CONFIG_KUNIT is not set); the module's KUnit cases run on base and debug"
+	else
+		kunit=$(awk '{ sub(/\r$/, ""); sub(/^\[[^]]*\] ?/, "") }
+			/^ *# Subtest: scullv_storage/ { inside = 1 }
+			inside && /^(not )?ok / { exit }
+			inside { print }' "$log" 2>/dev/null || true)
+		kpass=$(echo "$kunit" | grep -cE '^ +ok [0-9]+ ' || true)
+		kfail=$(echo "$kunit" | grep -cE '^ +not ok [0-9]+ ' || true)
+		echo "$kunit" | grep -E '^ +(not )?ok ' | sed "s/^ */# kunit $k: /"
+		kplan=$(echo "$kunit" | sed -n 's/^ *1\.\.\([0-9]*\)$/\1/p' | head -n 1)
+		if [ -z "$kplan" ] || [ $((kpass + kfail)) -ne "$kplan" ]; then
+			echo "not ok - $k: KUnit scullv_storage did not run to its plan (${kplan:-no plan}, $((kpass + kfail)) results; log $log)"
+			kfail=$((kfail + 1))
+		fi
 	fi
 
 	# The kernel log: any report fails, whatever the tests said.
@@ -119,12 +158,26 @@ vm_check() {
 if [ -z "$filter" ] && [[ " ${kernels[*]} " == *" base "* ]]; then
 	start=$(date +%s)
 	if vm_check; then
-		echo "ok - make vm: the guest's shell ran a command on its terminal ($(($(date +%s) - start))s)"
-		total_pass=$((total_pass + 1))
+		host_ok "make vm: the guest's shell ran a command on its terminal ($(($(date +%s) - start))s)"
 	else
-		echo "not ok - make vm: the guest's shell did not answer (output $SCULLV_LOGS/check-vm.out):"
+		host_not_ok "make vm: the guest's shell did not answer (output $SCULLV_LOGS/check-vm.out):"
 		tail -n 5 "$SCULLV_LOGS/check-vm.out" | sed 's/^/#   /'
-		total_fail=$((total_fail + 1))
+	fi
+fi
+
+# A wrong toolchain for Debian's kernel (the test kernels' rustup rustc) stops before any
+# build, naming the packages to install.
+if [ -z "$filter" ] && [[ " ${kernels[*]} " == *" debian "* ]]; then
+	err=$SCULLV_LOGS/check-wrong-toolchain.err
+	if PATH="$SCULLV_TOOLS/bin:$PATH" timeout 60 "$here/debian-kdir.sh" --release "$DEBIAN_RELEASE" \
+		--toolchain host >/dev/null 2>"$err"; then
+		host_not_ok "debian-kdir.sh accepted rustup's $(rustc --version) for $DEBIAN_RELEASE"
+	elif grep -qF "found '$(rustc --version)'" "$err" && grep -q 'apt-get install rustc rust-src bindgen' "$err" &&
+		! grep -q '==> \(configuring\|building\)' "$err"; then
+		host_ok "debian-kdir.sh refuses a wrong toolchain before building, naming the packages"
+	else
+		host_not_ok "debian-kdir.sh with a wrong toolchain: expected the rustc mismatch and the packages to install, got:"
+		sed 's/^/#   /' "$err" | head -n 12
 	fi
 fi
 

@@ -91,6 +91,56 @@ kernel_build_dir() {
 	echo "$SCULLV_CACHE/kbuild/$flavour-$key"
 }
 
+# unpack_source TARBALL ID: unpacks a kernel source tarball (one top-level folder) into
+# $SCULLV_CACHE/src/ID, once; later calls with the same ID do nothing.
+unpack_source() {
+	local tarball=$1 dest=$SCULLV_CACHE/src/$2
+	if [ ! -f "$dest/.scullv-source-id" ]; then
+		rm -rf "$dest.tmp" "$dest"
+		mkdir -p "$dest.tmp"
+		run tar -xf "$tarball" -C "$dest.tmp" || die "could not unpack $tarball"
+		mv "$dest.tmp"/* "$dest"
+		rm -rf "$dest.tmp"
+		echo "$2" >"$dest/.scullv-source-id"
+	fi
+}
+
+# The Debian mirror this machine's apt uses (deb.debian.org on these machines).
+debian_mirror() {
+	grep -hE '^(URIs:|deb )' /etc/apt/sources.list /etc/apt/sources.list.d/*.sources \
+		/etc/apt/sources.list.d/*.list 2>/dev/null | grep -E '/debian/?( |$)' |
+		sed -E 's/^URIs: *//; s/^deb +(\[[^]]*\] +)?//; s/ .*//' | head -n 1 || true
+}
+
+# apt_fetch DIR SUITE PACKAGE...: downloads the .debs of PACKAGE (name or name=version) from
+# SUITE into DIR/deb through a private apt configuration in DIR, leaving the system's sources
+# and lists untouched. Logs to the current stage; fails when a package is not there.
+apt_fetch() {
+	local dir=$1 suite=$2 mirror
+	shift 2
+	mirror=$(debian_mirror)
+	[ -n "$mirror" ] || return 1
+	mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial" "$dir/deb"
+	echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $suite main" \
+		>"$dir/sources.list"
+	local opts=(-o "Dir::Etc::SourceList=$dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
+		-o "Dir::State::Lists=$dir/lists" -o "Dir::Cache=$dir/cache" -o Debug::NoLocking=1
+		-o APT::Sandbox::User=root)
+	run echo "apt: $suite: $*"
+	run apt-get "${opts[@]}" update || return 1
+	(cd "$dir/deb" && run apt-get "${opts[@]}" download "$@")
+}
+
+# Debian's own kernel that `make check` runs (KERNEL=debian): the release, and the suite that
+# has its packages (linux-binary-, linux-headers- and linux-source-).
+DEBIAN_RELEASE=${DEBIAN_RELEASE:-7.3.4+deb13-amd64}
+DEBIAN_KERNEL_SUITE=${DEBIAN_KERNEL_SUITE:-trixie-backports}
+
+# Where scripts/debian-kdir.sh keeps what it makes for a Debian kernel release.
+debian_dir() {
+	echo "$SCULLV_CACHE/debian/$1"
+}
+
 # Kernel reports that fail a run whatever the tests said: oops, BUG, WARNING,
 # lockdep, KFENCE, SLUB and kmemleak reports, panics, hangs. Injected
 # allocation failures (fault-injection verbose 0 or 1) match none of these.

@@ -14,7 +14,10 @@ usage: scripts/run-vm.sh [options] [--] COMMAND...
        scripts/run-vm.sh [options] --shell
 
 Options:
-  --debug          boot the debug kernel (lockdep, kmemleak, KFENCE, ...)
+  --kernel K       boot the base test kernel (the default), the debug one (lockdep,
+                   kmemleak, KFENCE, ...) or debian: Debian's own signed kernel
+                   (DEBIAN_RELEASE, default 7.3.4+deb13-amd64, scripts/debian-kdir.sh)
+  --debug          the same as --kernel debug
   --timeout SECS   kill the guest after SECS seconds (default 600)
   --mem SIZE       guest memory (default 3G: a 1 GiB device plus a 1 GiB tmpfs file)
   --shell          an interactive shell in the guest (module loaded) instead of a command
@@ -34,6 +37,11 @@ console_log=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--debug) flavour=debug ;;
+	--kernel)
+		flavour=$2
+		shift
+		case "$flavour" in base | debug | debian) ;; *) usage >&2; exit 2 ;; esac
+		;;
 	--timeout) timeout=$2; shift ;;
 	--mem) mem=$2; shift ;;
 	--shell) shell=1 ;;
@@ -51,7 +59,11 @@ here=$(dirname "$0")
 ko=$("$here/build-module.sh" "$flavour")
 helpers=$("$here/build-helpers.sh")
 . "$here/lib.sh"
-kdir=$(kernel_build_dir "$flavour")
+if [ "$flavour" = debian ]; then
+	image=$(debian_dir "$DEBIAN_RELEASE")/vmlinuz
+else
+	image=$(kernel_build_dir "$flavour")/arch/x86/boot/bzImage
+fi
 src=$(kernel_source)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/scullv-vm.XXXXXX")
@@ -111,11 +123,11 @@ fi
 # kernel hands the unknown SCULLV_* parameters to init as environment variables,
 # so the guest can tell how it runs.
 append="console=ttyS0 panic=-1 oops=panic loglevel=7 hash_pointers=always"
-append+=" SCULLV_ACCEL=$accel SCULLV_CPU=$cpu"
+append+=" SCULLV_ACCEL=$accel SCULLV_CPU=$cpu SCULLV_KERNEL=$flavour"
 qemu=(qemu-system-x86_64 -accel "$accel" -cpu "$cpu" -smp 2 -m "$mem"
 	-display none -no-reboot -net none -monitor none
 	-serial "file:$console_log" -serial stdio
-	-kernel "$kdir/arch/x86/boot/bzImage" -initrd "$work/initramfs.cpio"
+	-kernel "$image" -initrd "$work/initramfs.cpio"
 	-append "$append")
 
 echo "==> booting the $flavour kernel ($accel, 2 CPUs, $mem; kernel log: $console_log)" >&2

@@ -78,20 +78,6 @@ fi
 # The kernel source: KSRC (a tree or a tarball), or Debian's linux-source-7.3.
 src_root=$SCULLV_CACHE/src
 mkdir -p "$src_root"
-unpack_tarball() {
-	local tarball=$1 id=$2 dest
-	dest=$src_root/$id
-	if [ ! -f "$dest/.scullv-source-id" ]; then
-		rm -rf "$dest.tmp" "$dest"
-		mkdir -p "$dest.tmp"
-		run tar -xf "$tarball" -C "$dest.tmp" || die "could not unpack $tarball"
-		# The tarball holds one top-level folder.
-		mv "$dest.tmp"/* "$dest"
-		rm -rf "$dest.tmp"
-		echo "$id" >"$dest/.scullv-source-id"
-	fi
-	echo "$dest" >"$src_root/current"
-}
 
 if [ -n "${KSRC:-}" ]; then
 	if [ -d "$KSRC" ]; then
@@ -100,7 +86,9 @@ if [ -n "${KSRC:-}" ]; then
 		(cd "$KSRC" && pwd) >"$src_root/current"
 	elif [ -f "$KSRC" ]; then
 		stage "unpacking $KSRC" source
-		unpack_tarball "$KSRC" "tarball-$(sha256sum "$KSRC" | cut -c1-12)"
+		id=tarball-$(sha256sum "$KSRC" | cut -c1-12)
+		unpack_source "$KSRC" "$id"
+		echo "$src_root/$id" >"$src_root/current"
 		stage_done
 	else
 		die "KSRC=$KSRC is neither a folder nor a file" "set KSRC to a kernel tree or tarball"
@@ -109,24 +97,13 @@ elif [ ! -f "$src_root/current" ] || [ ! -f "$(cat "$src_root/current")/Makefile
 	stage "downloading the Linux $KERNEL_SERIES source (Debian's linux-source-$KERNEL_SERIES)" source
 	# A private apt configuration: the system's own sources stay untouched. The
 	# mirror is the one the machine already uses for Debian.
-	mirror=$(grep -hE '^(URIs:|deb )' /etc/apt/sources.list /etc/apt/sources.list.d/*.sources \
-		/etc/apt/sources.list.d/*.list 2>/dev/null | grep -E '/debian/?( |$)' |
-		sed -E 's/^URIs: *//; s/^deb +(\[[^]]*\] +)?//; s/ .*//' | head -n 1 || true)
-	[ -n "$mirror" ] || die "no Debian mirror found in /etc/apt/sources.list*" \
+	[ -n "$(debian_mirror)" ] || die "no Debian mirror found in /etc/apt/sources.list*" \
 		"download a Linux $KERNEL_SERIES tarball and run again with KSRC=/path/to/linux-$KERNEL_SERIES.tar.xz"
 	apt_dir=$SCULLV_CACHE/apt
-	rm -rf "$apt_dir"
-	mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/deb"
 	found=
 	for suite in trixie-backports sid experimental; do
-		echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $suite main" \
-			>"$apt_dir/sources.list"
-		apt_opts=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
-			-o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache"
-			-o Debug::NoLocking=1)
-		run echo "trying suite $suite"
-		run apt-get "${apt_opts[@]}" update || continue
-		if (cd "$apt_dir/deb" && run apt-get "${apt_opts[@]}" download "linux-source-$KERNEL_SERIES"); then
+		rm -rf "$apt_dir"
+		if apt_fetch "$apt_dir" "$suite" "linux-source-$KERNEL_SERIES"; then
 			found=$suite
 			break
 		fi
@@ -136,7 +113,8 @@ elif [ ! -f "$src_root/current" ] || [ ! -f "$(cat "$src_root/current")/Makefile
 		"download a Linux $KERNEL_SERIES tarball and run again with KSRC=/path/to/linux-$KERNEL_SERIES.tar.xz"
 	run dpkg -x "$deb" "$apt_dir/x" || die "could not unpack $deb"
 	version=$(basename "$deb" .deb | cut -d_ -f2)
-	unpack_tarball "$apt_dir/x/usr/src/linux-source-$KERNEL_SERIES.tar.xz" "linux-source-$version"
+	unpack_source "$apt_dir/x/usr/src/linux-source-$KERNEL_SERIES.tar.xz" "linux-source-$version"
+	echo "$src_root/linux-source-$version" >"$src_root/current"
 	rm -rf "$apt_dir"
 	printf '(%s from %s) ' "$version" "$found"
 	stage_done

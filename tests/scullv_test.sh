@@ -37,10 +37,12 @@ fi
 
 msg() { echo "# $*"; }
 
-# fail MESSAGE: say what was expected and what came, and fail the test.
+# fail MESSAGE: say what was expected and what came, and end the test as failed. Every test
+# runs in a subshell of its own (see the runner), so this ends that test, never the suite, and
+# no caller needs a "|| return" after it.
 fail() {
 	msg "$*"
-	return 1
+	exit 1
 }
 
 loaded() { grep -q '^scullv ' /proc/modules; }
@@ -74,16 +76,16 @@ test_load_defaults() {
 	line=$(dmesg | grep 'scullv: .*devices, order' | tail -n 1)
 	case "$line" in
 	*"4 devices, order 4, qset 500, size limit "*" bytes, mode 666") ;;
-	*) fail "load line: expected '4 devices, order 4, qset 500, size limit N bytes, mode 666', got '$line'" || return ;;
+	*) fail "load line: expected '4 devices, order 4, qset 500, size limit N bytes, mode 666', got '$line'" ;;
 	esac
 	limit=$(echo "$line" | sed 's/.*size limit \([0-9]*\) bytes.*/\1/')
 	ram=$(($(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo) * KB))
 	# Half the RAM present at load; MemTotal excludes what the kernel reserved.
 	[ "$limit" -ge $((ram / 2)) ] && [ "$limit" -le $((ram / 2 + 256 * MB)) ] ||
-		fail "default size limit: expected about half of $ram bytes, got $limit" || return
+		fail "default size limit: expected about half of $ram bytes, got $limit"
 	for i in 0 1 2 3; do
 		mode=$(ls -l /dev/scullv$i | cut -c1-10)
-		expect_eq "mode of /dev/scullv$i" "crw-rw-rw-" "$mode" || return
+		expect_eq "mode of /dev/scullv$i" "crw-rw-rw-" "$mode"
 	done
 	[ ! -e /dev/scullv4 ] || fail "/dev/scullv4 exists with scullv_devs=4"
 }
@@ -94,16 +96,16 @@ test_bad_params() {
 		unload
 		dmesg -c >/dev/null
 		if insmod "$MODULE" "$p" 2>/tmp/err; then
-			fail "insmod $p: expected EINVAL, it loaded" || return
+			fail "insmod $p: expected EINVAL, it loaded"
 		fi
 		grep -q 'Invalid argument\|Invalid parameters' /tmp/err ||
-			fail "insmod $p: expected 'Invalid argument', got '$(cat /tmp/err)'" || return
+			fail "insmod $p: expected 'Invalid argument', got '$(cat /tmp/err)'"
 		name=${p%%=*}
 		dmesg | grep -q "invalid $name=.*: allowed range is" ||
-			fail "insmod $p: no log line naming $name and its range: '$(dmesg | tail -n 2)'" || return
+			fail "insmod $p: no log line naming $name and its range: '$(dmesg | tail -n 2)'"
 	done
 	if insmod "$MODULE" scullv_order=abc 2>/dev/null; then
-		fail "insmod scullv_order=abc: expected EINVAL, it loaded" || return
+		fail "insmod scullv_order=abc: expected EINVAL, it loaded"
 	fi
 	! loaded || fail "a failed insmod left the module loaded"
 }
@@ -111,11 +113,11 @@ test_bad_params() {
 test_good_params() {
 	dmesg -c >/dev/null
 	load scullv_devs=2 scullv_order=0 scullv_qset=1 scullv_mode=0600 scullv_size_limit=1048576 ||
-		fail "insmod with valid parameters failed" || return
+		fail "insmod with valid parameters failed"
 	dmesg | grep -q '2 devices, order 0, qset 1, size limit 1048576 bytes, mode 600' ||
-		fail "load line: got '$(dmesg | grep 'scullv:' | tail -n 1)'" || return
-	expect_eq "mode of /dev/scullv1" "crw-------" "$(ls -l /dev/scullv1 | cut -c1-10)" || return
-	[ ! -e /dev/scullv2 ] || fail "/dev/scullv2 exists with scullv_devs=2" || return
+		fail "load line: got '$(dmesg | grep 'scullv:' | tail -n 1)'"
+	expect_eq "mode of /dev/scullv1" "crw-------" "$(ls -l /dev/scullv1 | cut -c1-10)"
+	[ ! -e /dev/scullv2 ] || fail "/dev/scullv2 exists with scullv_devs=2"
 	expect_eq "empty device line" "Device 1: qset 1, order 0, sz 0" \
 		"$(grep '^Device 1' /proc/scullvmem)"
 }
@@ -124,15 +126,15 @@ test_size_limit() {
 	load scullv_size_limit=1048576 || return
 	# A write that would cross the limit stores what fits and returns that short count.
 	out=$(dd if=/dev/zero of=/dev/scullv0 bs=1000000 count=2 2>&1)
-	expect_eq "size after crossing the limit" 1048576 "$(size_of 0)" || return
+	expect_eq "size after crossing the limit" 1048576 "$(size_of 0)"
 	echo "$out" | grep -q 'No space left on device' ||
-		fail "second write: expected ENOSPC, dd said '$out'" || return
+		fail "second write: expected ENOSPC, dd said '$out'"
 	# A write that starts at the limit fails with ENOSPC and stores nothing.
 	if printf x | dd of=/dev/scullv1 bs=1 seek=1048576 2>/tmp/err; then
-		fail "write at the limit: expected ENOSPC, it succeeded" || return
+		fail "write at the limit: expected ENOSPC, it succeeded"
 	fi
-	grep -q 'No space left on device' /tmp/err || fail "write at the limit: got '$(cat /tmp/err)'" || return
-	expect_eq "size after a write at the limit" 0 "$(size_of 1)" || return
+	grep -q 'No space left on device' /tmp/err || fail "write at the limit: got '$(cat /tmp/err)'"
+	expect_eq "size after a write at the limit" 0 "$(size_of 1)"
 	# Seeking past the limit is allowed.
 	dd if=/dev/scullv0 of=/dev/null bs=1 skip=2000000 count=1 2>/tmp/err ||
 		fail "seek past the limit: $(cat /tmp/err)"
@@ -141,17 +143,17 @@ test_size_limit() {
 test_book_example() {
 	load || return
 	dd if=/dev/urandom of=/tmp/bigfile bs=1535135 count=1 2>/dev/null
-	cat /tmp/bigfile >/dev/scullv0 || fail "cat > /dev/scullv0 failed" || return
+	cat /tmp/bigfile >/dev/scullv0 || fail "cat > /dev/scullv0 failed"
 	head -5 /proc/scullvmem >/tmp/head
 	sed -n l /tmp/head | sed 's/^/#   /'
-	expect_eq "line 1" "" "$(sed -n 1p /tmp/head)" || return
-	expect_eq "line 2" "Device 0: qset 500, order 4, sz 1535135" "$(sed -n 2p /tmp/head)" || return
+	expect_eq "line 1" "" "$(sed -n 1p /tmp/head)"
+	expect_eq "line 2" "Device 0: qset 500, order 4, sz 1535135" "$(sed -n 2p /tmp/head)"
 	sed -n 3p /tmp/head | grep -qE '^  item at [0-9a-f]{16}, qset at [0-9a-f]{16}$' ||
-		fail "line 3: expected '  item at <16 hex>, qset at <16 hex>', got '$(sed -n 3p /tmp/head)'" || return
+		fail "line 3: expected '  item at <16 hex>, qset at <16 hex>', got '$(sed -n 3p /tmp/head)'"
 	sed -n 4p /tmp/head | grep -qE '^       0:[0-9a-f ]{8}$' ||
-		fail "line 4: expected '       0:<8 hex>', got '$(sed -n 4p /tmp/head)'" || return
+		fail "line 4: expected '       0:<8 hex>', got '$(sed -n 4p /tmp/head)'"
 	sed -n 5p /tmp/head | grep -qE '^       1:[0-9a-f ]{8}$' ||
-		fail "line 5: expected '       1:<8 hex>', got '$(sed -n 5p /tmp/head)'" || return
+		fail "line 5: expected '       1:<8 hex>', got '$(sed -n 5p /tmp/head)'"
 	cmp /tmp/bigfile /dev/scullv0 || fail "read-back differs from bigfile"
 }
 
@@ -164,9 +166,9 @@ test_proc_complete() {
 	bytes=$(wc -c </proc/scullvmem)
 	# Device 0: blank, header, one item, 5000 quanta; devices 1-3: blank, header; device 2 an
 	# item and a quantum.
-	expect_eq "/proc/scullvmem lines" $((3 + 5000 + 2 + 4 + 2)) "$lines" || return
+	expect_eq "/proc/scullvmem lines" $((3 + 5000 + 2 + 4 + 2)) "$lines"
 	msg "/proc/scullvmem: $lines lines, $bytes bytes"
-	expect_eq "last quantum line" "     4999:" "$(sed -n '/^Device 0/,/^$/p' /proc/scullvmem | grep '4999:' | cut -c1-10)" || return
+	expect_eq "last quantum line" "     4999:" "$(sed -n '/^Device 0/,/^$/p' /proc/scullvmem | grep '4999:' | cut -c1-10)"
 	expect_eq "device 3 block" "Device 3: qset 5000, order 0, sz 0" "$(tail -n 1 /proc/scullvmem)"
 }
 
@@ -178,7 +180,7 @@ test_devices_independent() {
 	done
 	: >/dev/scullv2 # trims device 2 only
 	for i in 0 1 3; do
-		cmp /tmp/d$i /dev/scullv$i || fail "device $i changed by the others" || return
+		cmp /tmp/d$i /dev/scullv$i || fail "device $i changed by the others"
 	done
 	expect_eq "size of the trimmed device" 0 "$(size_of 2)"
 }
@@ -189,16 +191,16 @@ test_large_readback() {
 	# Through tmpfs files, not pipes: pipes between the two vCPUs crawl under emulation.
 	bytes=$((BIG_MB * MB))
 	scullv-tool stream --bytes $bytes --seed "$SEED" >/tmp/stream
-	dd if=/tmp/stream of=/dev/scullv1 bs=1M 2>/dev/null || fail "writing $BIG_MB MiB with dd failed" || return
+	dd if=/tmp/stream of=/dev/scullv1 bs=1M 2>/dev/null || fail "writing $BIG_MB MiB with dd failed"
 	rm /tmp/stream
-	expect_eq "size after $BIG_MB MiB" $bytes "$(size_of 1)" || return
-	dd if=/dev/scullv1 of=/tmp/back bs=1M 2>/dev/null || fail "reading $BIG_MB MiB with dd failed" || return
+	expect_eq "size after $BIG_MB MiB" $bytes "$(size_of 1)"
+	dd if=/dev/scullv1 of=/tmp/back bs=1M 2>/dev/null || fail "reading $BIG_MB MiB with dd failed"
 	scullv-tool stream --bytes $bytes --seed "$SEED" --check </tmp/back ||
-		fail "$BIG_MB MiB read back with dd differ from what was written" || return
+		fail "$BIG_MB MiB read back with dd differ from what was written"
 	rm /tmp/back
 	# The book's oops: 256 MiB of zeros through dd, past the first item (debug kernel: 64 MiB).
 	n=$((BIG_MB < 256 ? BIG_MB : 256))
-	dd if=/dev/zero of=/dev/scullv2 bs=1M count=$n 2>/dev/null || fail "dd of $n MiB of zeros failed" || return
+	dd if=/dev/zero of=/dev/scullv2 bs=1M count=$n 2>/dev/null || fail "dd of $n MiB of zeros failed"
 	expect_eq "zeros read back past 32 MiB" "$(head -c $MB /dev/zero | md5sum)" \
 		"$(dd if=/dev/scullv2 bs=1M skip=40 count=1 2>/dev/null | md5sum)"
 }
@@ -206,11 +208,11 @@ test_large_readback() {
 test_holes_and_eof() {
 	load || return
 	printf abc | dd of=/dev/scullv0 bs=1 seek=$((ITEM + 5)) 2>/dev/null
-	expect_eq "size after a write past the first item" $((ITEM + 8)) "$(size_of 0)" || return
+	expect_eq "size after a write past the first item" $((ITEM + 8)) "$(size_of 0)"
 	expect_eq "hole bytes" "$(head -c 70000 /dev/zero | md5sum)" \
-		"$(dd if=/dev/scullv0 bs=70000 count=1 skip=7 2>/dev/null | md5sum)" || return
-	expect_eq "data after the hole" "abc" "$(dd if=/dev/scullv0 bs=1 skip=$((ITEM + 5)) 2>/dev/null)" || return
-	expect_eq "read at EOF" 0 "$(dd if=/dev/scullv0 bs=1 skip=$((ITEM + 8)) 2>/dev/null | wc -c)" || return
+		"$(dd if=/dev/scullv0 bs=70000 count=1 skip=7 2>/dev/null | md5sum)"
+	expect_eq "data after the hole" "abc" "$(dd if=/dev/scullv0 bs=1 skip=$((ITEM + 5)) 2>/dev/null)"
+	expect_eq "read at EOF" 0 "$(dd if=/dev/scullv0 bs=1 skip=$((ITEM + 8)) 2>/dev/null | wc -c)"
 	# Items before the first quantum exist and hold none: two item lines, one quantum line.
 	expect_eq "item lines" 2 "$(sed -n '/^Device 0/,/^$/p' /proc/scullvmem | grep -c 'item at')"
 }
@@ -219,13 +221,13 @@ test_append_and_trim_rules() {
 	load || return
 	echo one >/dev/scullv0
 	echo two >>/dev/scullv0
-	expect_eq "after > and >>" "one two" "$(echo $(cat /dev/scullv0))" || return
+	expect_eq "after > and >>" "one two" "$(echo $(cat /dev/scullv0))"
 	# O_RDWR does not trim.
 	: 1<>/dev/scullv0
-	expect_eq "size after an O_RDWR open" 8 "$(size_of 0)" || return
+	expect_eq "size after an O_RDWR open" 8 "$(size_of 0)"
 	# Read-only does not trim.
 	: </dev/scullv0
-	expect_eq "size after an O_RDONLY open" 8 "$(size_of 0)" || return
+	expect_eq "size after an O_RDONLY open" 8 "$(size_of 0)"
 	# Write-only without O_APPEND trims (cat x > dev).
 	: >/dev/scullv0
 	expect_eq "size after an O_WRONLY open" 0 "$(size_of 0)"
@@ -234,7 +236,7 @@ test_append_and_trim_rules() {
 test_fsync() {
 	load || return
 	dd if=/dev/zero of=/dev/scullv0 bs=4k count=4 conv=fsync 2>/tmp/err ||
-		fail "dd conv=fsync: $(cat /tmp/err)" || return
+		fail "dd conv=fsync: $(cat /tmp/err)"
 	sync /dev/scullv0 2>/dev/null || true
 	expect_eq "size after dd conv=fsync" 16384 "$(size_of 0)"
 }
@@ -310,7 +312,7 @@ test_rmmod_busy() {
 	exec 3</dev/scullv0
 	if rmmod scullv 2>/dev/null; then
 		exec 3<&-
-		fail "rmmod succeeded with /dev/scullv0 open" || return
+		fail "rmmod succeeded with /dev/scullv0 open"
 	fi
 	exec 3<&-
 	echo x >/dev/scullv0
@@ -319,7 +321,7 @@ test_rmmod_busy() {
 	sleep 1
 	if rmmod scullv 2>/dev/null; then
 		kill $pid
-		fail "rmmod succeeded with /dev/scullv0 mapped (fd closed)" || return
+		fail "rmmod succeeded with /dev/scullv0 mapped (fd closed)"
 	fi
 	kill $pid
 	wait $pid 2>/dev/null
@@ -329,9 +331,9 @@ test_rmmod_busy() {
 test_rmmod_cycles() {
 	i=0
 	while [ $i -lt 5 ]; do
-		load || fail "insmod $i failed" || return
+		load || fail "insmod $i failed"
 		dd if=/dev/zero of=/dev/scullv$((i % 4)) bs=64k count=$((i * 50 + 1)) 2>/dev/null
-		rmmod scullv || fail "rmmod $i failed" || return
+		rmmod scullv || fail "rmmod $i failed"
 		i=$((i + 1))
 	done
 }
@@ -343,6 +345,8 @@ test_memcg() {
 	load || return
 	echo +memory >$cg/cgroup.subtree_control
 	mkdir -p $cg/scullv
+	# Emptied by the trim below, or by the subshell's end if a check fails first.
+	trap 'rmdir $cg/scullv 2>/dev/null' EXIT
 	echo $((16 * MB)) >$cg/scullv/memory.max
 	before=$(cat $cg/scullv/memory.current)
 	# dd's message must not need memory charged to the full cgroup (a new tmpfs page would be,
@@ -352,21 +356,20 @@ test_memcg() {
 		1<>/tmp/out 2>&1
 	rc=$?
 	msg "dd in a 16 MiB cgroup: exit $rc, $(grep -v '^ *$' /tmp/out | tr -s ' ' | tail -n 1)"
-	[ $rc -lt 128 ] || fail "the writer was killed (exit $rc) instead of getting ENOMEM" || return
+	[ $rc -lt 128 ] || fail "the writer was killed (exit $rc) instead of getting ENOMEM"
 	grep -q 'Cannot allocate memory' /tmp/out ||
-		fail "expected ENOMEM from dd, got: $(cat /tmp/out)" || return
+		fail "expected ENOMEM from dd, got: $(cat /tmp/out)"
 	stored=$(size_of 3)
 	charged=$(cat $cg/scullv/memory.current)
 	msg "stored $stored bytes; cgroup memory.current $before -> $charged"
 	[ "$stored" -gt 0 ] && [ "$stored" -lt $((16 * MB)) ] ||
-		fail "stored bytes: expected between 0 and 16 MiB, got $stored" || return
+		fail "stored bytes: expected between 0 and 16 MiB, got $stored"
 	[ $((charged - before)) -ge $((stored * 9 / 10)) ] ||
-		fail "memory.current grew by $((charged - before)), less than the $stored bytes stored" || return
+		fail "memory.current grew by $((charged - before)), less than the $stored bytes stored"
 	: >/dev/scullv3
 	after=$(cat $cg/scullv/memory.current)
 	msg "after trim: memory.current $after"
 	[ "$after" -lt $((charged - stored * 9 / 10)) ] || fail "trim did not uncharge: $after"
-	rmdir $cg/scullv 2>/dev/null || true
 }
 
 test_fault_injection() {
@@ -394,7 +397,7 @@ test_kmemleak() {
 	printf x | dd of=/dev/scullv1 bs=1 seek=$((ITEM + 3)) 2>/dev/null
 	scullv-tool mmap --dev /dev/scullv2 --order 0 >/dev/null || true
 	cat /proc/scullvmem >/dev/null
-	rmmod scullv || fail "rmmod failed" || return
+	rmmod scullv || fail "rmmod failed"
 	sleep 6
 	echo scan >$kml
 	echo scan >$kml

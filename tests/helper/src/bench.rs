@@ -1220,7 +1220,12 @@ fn markdown(args: &Args, plan: &Plan, results: &Results, elapsed: u64) -> String
     );
     out!(s, "| guest CPU | `{cpu}` ({model}), {cpus} vCPUs |");
     out!(s, "| guest memory | {mem} |");
-    out!(s, "| guest kernel | {kernel} (the base test kernel) |");
+    let which = match std::env::var("SCULLV_KERNEL").as_deref() {
+        Ok("debian") => "Debian's own kernel",
+        Ok("debug") => "the debug test kernel",
+        _ => "the base test kernel",
+    };
+    out!(s, "| guest kernel | {kernel} ({which}) |");
     if let Some((order, qset)) = results.seq_geometry {
         out!(
             s,
