@@ -108,7 +108,7 @@ use kernel_ext::{
 };
 use storage::{
     Geometry,
-    Locked,
+    LockedStorage,
     Quantum,
     Storage,
     WritePos,
@@ -194,7 +194,7 @@ pub(crate) struct ScullvDev {
     /// read and write calls, as the book's semaphore does, and is held across user copies, so it
     /// is never taken in mmap or fault paths. The inner one is never held across a user copy.
     #[pin]
-    storage: Locked,
+    storage: LockedStorage,
     maps: Atomic<usize>,
     index: usize,
     limit: u64,
@@ -214,7 +214,7 @@ impl ScullvDev {
         self.index
     }
 
-    pub(crate) fn storage(&self) -> &Locked {
+    pub(crate) fn storage(&self) -> &LockedStorage {
         &self.storage
     }
 

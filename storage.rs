@@ -42,10 +42,10 @@ use kernel::{
 pub(crate) type Quantum = VmallocBuf;
 
 /// A device's storage under its two locks, the outer one holding the key to write its quanta.
-pub(crate) type Locked = NestedLocks<Storage, WriterKey>;
+pub(crate) type LockedStorage = NestedLocks<Storage, WriterKey>;
 
 /// The outer (I/O) lock of a device held.
-pub(crate) type Io<'a> = Outer<'a, Storage, WriterKey>;
+pub(crate) type IoGuard<'a> = Outer<'a, Storage, WriterKey>;
 
 /// How quanta are allocated: charged to the writer's memory cgroup, failing rather than invoking
 /// the OOM killer, and failing quietly.
@@ -489,7 +489,7 @@ pub(crate) enum WritePos {
 /// copy fails part-way, the bytes stored until then count; if none were, the error is returned.
 /// Data already stored is never altered by a failure.
 pub(crate) fn write(
-    io: &mut Io<'_>,
+    io: &mut IoGuard<'_>,
     fresh: Geometry,
     limit: u64,
     pos: WritePos,
@@ -552,7 +552,7 @@ pub(crate) fn write(
 /// Allocates the quantum at `loc`, copies up to `len` bytes into it at `loc.offset` (zeroing the
 /// rest) and publishes it. Returns the bytes stored.
 fn fill_new_quantum(
-    io: &mut Io<'_>,
+    io: &mut IoGuard<'_>,
     geometry: Geometry,
     loc: Location,
     len: usize,
@@ -568,7 +568,7 @@ fn fill_new_quantum(
 
 /// Reads from `pos` into `dst`, up to the end of the data, with the device's I/O lock `io` held.
 /// Holes read as zeros. Returns the bytes moved, or `EFAULT` if a fault stopped the first one.
-pub(crate) fn read(io: &Io<'_>, pos: u64, dst: &mut impl IterDest) -> Result<usize> {
+pub(crate) fn read(io: &IoGuard<'_>, pos: u64, dst: &mut impl IterDest) -> Result<usize> {
     let s = io.data();
     let Some(geometry) = s.geometry else {
         return Ok(0);
@@ -610,7 +610,7 @@ mod tests {
         ]
     }
 
-    fn new_storage() -> Result<Pin<KBox<Locked>>> {
+    fn new_storage() -> Result<Pin<KBox<LockedStorage>>> {
         KBox::pin_init(
             new_nested_locks!(Storage::new(), WriterKey::new()),
             GFP_KERNEL,
@@ -618,7 +618,7 @@ mod tests {
     }
 
     fn write_to(
-        s: &Locked,
+        s: &LockedStorage,
         g: Geometry,
         limit: u64,
         pos: WritePos,
@@ -627,12 +627,12 @@ mod tests {
         write(&mut s.lock_outer(), g, limit, pos, src)
     }
 
-    fn put(s: &Locked, g: Geometry, pos: u64, data: &[u8]) -> Result<usize> {
+    fn put(s: &LockedStorage, g: Geometry, pos: u64, data: &[u8]) -> Result<usize> {
         let mut src = SliceSource::new(data);
         write_to(s, g, u64::MAX, WritePos::At(pos), &mut src).map(|r| r.1)
     }
 
-    fn get(s: &Locked, pos: u64, out: &mut [u8]) -> Result<usize> {
+    fn get(s: &LockedStorage, pos: u64, out: &mut [u8]) -> Result<usize> {
         let mut dst = SliceDest::new(out);
         read(&s.lock_outer(), pos, &mut dst)
     }
@@ -785,7 +785,7 @@ mod tests {
     #[test]
     fn fault_window_stays_in_quantum_below_size() {
         let page = PAGE_SIZE;
-        let window = |s: &Locked, pos: usize| {
+        let window = |s: &LockedStorage, pos: usize| {
             let s = s.lock_inner();
             s.fault_window(pos as u64)
                 .map(|w| (w.offset, w.pages.start / page, w.pages.end / page))
