@@ -104,7 +104,7 @@ use kernel_ext::{
         VmFault,
         VmOperations, //
     },
-    vmalloc::WriterKey,
+    vmalloc::WriterKey, //
 };
 use storage::{
     Geometry,

@@ -32,7 +32,7 @@ use kernel::{
         c_int,
         c_long, //
     },
-    seq_file::SeqFile,
+    seq_file::SeqFile, //
 };
 
 const DEVICE: SeqFormat<(c_int, c_int, c_int, c_long)> =

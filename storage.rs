@@ -35,7 +35,7 @@ use kernel::{
         IovIterSource, //
     },
     page::PAGE_SIZE,
-    prelude::*,
+    prelude::*, //
 };
 
 /// One quantum: a vmalloc buffer of `PAGE_SIZE << order` bytes, which a mapping may share.

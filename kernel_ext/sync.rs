@@ -9,6 +9,9 @@
 //! changing it takes the outer one and then the inner one. So a holder of the outer lock reads the
 //! data while another thread, holding the inner lock only, reads it too, and neither sees it
 //! change. The outer mutex also guards data of its own, `O`.
+//!
+//! `kernel::sync::LockedBy` ties data to one lock that does not wrap it; this is for data that
+//! two locks share, which neither `LockedBy` nor a `Mutex` around the data can say.
 
 use core::{
     cell::UnsafeCell,

@@ -17,7 +17,7 @@ use kernel::{
         VmaRef, //
     },
     prelude::*,
-    types::ForeignOwnable,
+    types::ForeignOwnable, //
 };
 
 /// What a fault handler did.
