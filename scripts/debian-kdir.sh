@@ -69,6 +69,9 @@ case "$debian_version" in
 esac
 top=$(debian_dir "$release")
 mkdir -p "$top"
+# The toolchain's chroot binds folders at their real paths, so a cache whose folders are
+# symlinks (to share built trees) must name them by those.
+top=$(readlink -f "$top")
 
 # 1. The kernel's packages, unpacked: headers (.config, Module.symvers, vmlinux for BTF), the
 # image, and the source of the same version.
@@ -92,7 +95,7 @@ if [ ! -f "$top/.fetched" ]; then
 fi >&2
 version=$(cat "$top/version")
 src_id=linux-source-$version
-src=$SCULLV_CACHE/src/$src_id
+src=$(readlink -m "$SCULLV_CACHE/src/$src_id")
 if [ ! -f "$src/.scullv-source-id" ]; then
 	stage "fetching and unpacking linux-source-$series $version" "debian-source"
 	rm -rf "$top/apt-src"
