@@ -167,8 +167,8 @@ pub(crate) struct Registration<T: SeekableMiscDevice> {
 // SAFETY: A misc device may be deregistered on any thread; the data is `Send`.
 unsafe impl<T: SeekableMiscDevice> Send for Registration<T> {}
 
-// SAFETY: `&self` gives access to the data only, which is `Sync`; `open` borrows it the same way
-// from any thread.
+// SAFETY: `Registration` has no `&self` methods; `open` borrows the data on any thread, and it is
+// `Sync`.
 unsafe impl<T: SeekableMiscDevice> Sync for Registration<T> {}
 
 impl<T: SeekableMiscDevice> Registration<T> {

@@ -72,7 +72,8 @@ pub(crate) struct ProcEntry<T: ProcRecords> {
 // SAFETY: A proc entry may be removed from any thread; the data is `Send`.
 unsafe impl<T: ProcRecords> Send for ProcEntry<T> {}
 
-// SAFETY: `&self` gives access to nothing but the data, which is `Sync`.
+// SAFETY: `ProcEntry` has no `&self` methods; the callbacks share the data between the threads
+// that read the file, and it is `Sync`.
 unsafe impl<T: ProcRecords> Sync for ProcEntry<T> {}
 
 impl<T: ProcRecords> ProcEntry<T> {

@@ -32,7 +32,8 @@ pub(crate) enum FaultResult {
 }
 
 impl From<Error> for FaultResult {
-    /// As the C `vmf_error()`: `ENOMEM` is `Oom`, any other error `SigBus`.
+    /// As the C `vmf_error()` (which also maps `EHWPOISON`): `ENOMEM` is `Oom`, any other error
+    /// `SigBus`.
     fn from(e: Error) -> Self {
         if e == ENOMEM {
             FaultResult::Oom
@@ -153,7 +154,8 @@ impl<T: VmOperations> VmOpsVTable<T> {
         // INVARIANT: These operations have no `map_pages`, so the mm core calls `fault` with the
         // mmap lock held for reading (see `VmOperations::fault`).
         let fault = VmFault { vmf };
-        // SAFETY: The mapping owns its private data, which outlives the fault.
+        // SAFETY: The mapping owns its private data; `close`, which takes it back, cannot run
+        // during the fault, which holds the mmap lock.
         let data = unsafe { T::Ptr::borrow((*fault.vmf.__bindgen_anon_1.vma).vm_private_data) };
         T::fault(data, &fault).to_raw()
     }
