@@ -187,3 +187,49 @@ impl<A: CArgs> SeqFormat<A> {
         unsafe { args.print(m, self.fmt.as_char_ptr()) };
     }
 }
+
+#[kunit_tests(kernel_ext_seq_printf)]
+mod tests {
+    use super::{
+        matches,
+        Kind::*, //
+    };
+
+    #[test]
+    fn accepts_matching_formats() {
+        assert!(matches(
+            b"\nDevice %i: qset %i, order %i, sz %li\n",
+            &[Int, Int, Int, Long]
+        ));
+        assert!(matches(b"  item at %p, qset at %p\n", &[Ptr, Ptr]));
+        assert!(matches(b"    % 4i:%8p\n", &[Int, Ptr]));
+        assert!(matches(b"100%% %-08.3lx %u %X%#x", &[Long, Int, Int, Int]));
+        assert!(matches(b"no conversion", &[]));
+        assert!(matches(b"%p\n%p", &[Ptr, Ptr]));
+    }
+
+    #[test]
+    fn rejects_mismatches_and_unsafe_conversions() {
+        // The wrong kind, or the wrong number of arguments.
+        assert!(!matches(b"%i", &[Long]));
+        assert!(!matches(b"%li", &[Int]));
+        assert!(!matches(b"%p", &[Int]));
+        assert!(!matches(b"%i %i", &[Int]));
+        assert!(!matches(b"%i", &[Int, Int]));
+        // Conversions that dereference their argument, or take more than one.
+        assert!(!matches(b"%s", &[Ptr]));
+        assert!(!matches(b"%pK", &[Ptr]));
+        assert!(!matches(b"%pa", &[Ptr]));
+        assert!(!matches(b"%p4", &[Ptr]));
+        assert!(!matches(b"%n", &[Ptr]));
+        assert!(!matches(b"%*d", &[Int, Int]));
+        assert!(!matches(b"%.*d", &[Int, Int]));
+        // Lengths other than `l`, and a format that ends inside a conversion.
+        assert!(!matches(b"%lld", &[Long]));
+        assert!(!matches(b"%hd", &[Int]));
+        assert!(!matches(b"%zu", &[Long]));
+        assert!(!matches(b"%lp", &[Ptr]));
+        assert!(!matches(b"%", &[]));
+        assert!(!matches(b"%08", &[Int]));
+    }
+}
