@@ -573,7 +573,8 @@ impl kernel::Module for ScullvModule {
         // (which an open file cannot outlive: removing it waits for its readers and ends them).
         // Only the registrations themselves come after, the first of them as late as it can be:
         // from then on a process may open a node. If one fails, those made already are removed
-        // again, and a load that fails leaves nothing behind.
+        // again; only a process that opened one of them in that window could see it (so it is
+        // with any module whose init fails after registering something).
         let p = Params::get()?;
         CURRENT.store(p.geometry.pack(), Relaxed);
         AT_LOAD.store(p.geometry.pack(), Relaxed);
