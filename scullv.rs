@@ -25,12 +25,24 @@
 //! ```
 //!
 //! The ioctl values are module-wide; a device takes them when it allocates its first quantum
-//! after a trim. File layout: this file holds the module, parameters, devices and file
-//! operations; `storage.rs` the quantum sets; `scullv_proc.rs` the `/proc` listing;
-//! `scullv_glue.rs` every raw kernel interface.
+//! after a trim.
+//!
+//! Two layers. The driver (this file: the module, parameters, devices, file and mapping
+//! operations; `storage.rs`: the quantum sets; `scullv_proc.rs`: the `/proc` listing) is safe
+//! code, which `#[deny(unsafe_code)]` enforces. It is built on `kernel_ext/`, small generic
+//! abstractions of what the 7.3 `kernel` crate lacks, written as patches to it would be; all the
+//! raw kernel interfaces are there.
+
+// The driver is safe code; the abstractions in `kernel_ext/` hold what the compiler cannot check.
+#![deny(unsafe_code)]
 
 use kernel::{
     ffi::c_int,
+    fs::{
+        file,
+        File,
+        Kiocb, //
+    },
     ioctl::{
         _IO,
         _IOR,
@@ -41,15 +53,22 @@ use kernel::{
         IovIterDest,
         IovIterSource, //
     },
-    new_mutex,
+    mm::virt::{
+        flags,
+        VmaMixedMap,
+        VmaNew, //
+    },
+    page::PAGE_SIZE,
     prelude::*,
+    str::CString,
     sync::{
         atomic::{
             Atomic,
             Full,
             Relaxed, //
         },
-        Mutex, //
+        Arc,
+        ArcBorrow, //
     },
     uaccess::{
         UserPtr,
@@ -57,17 +76,40 @@ use kernel::{
     },
 };
 
-mod scullv_glue;
+#[allow(unsafe_code)]
+mod kernel_ext;
+#[deny(unsafe_code)]
 mod scullv_proc;
+#[deny(unsafe_code)]
 mod storage;
 
-use scullv_glue::{
-    MiscDev,
-    ProcEntry,
-    Quantum, //
+use kernel_ext::{
+    capability::{
+        capable,
+        CAP_SYS_ADMIN, //
+    },
+    kiocb::KiocbExt,
+    meminfo::total_ram,
+    miscdevice::{
+        Registration,
+        Seek,
+        SeekableMiscDevice,
+        MAX_LFS_FILESIZE, //
+    },
+    proc::ProcEntry,
+    sync::new_nested_locks,
+    vm_ops::{
+        self,
+        FaultResult,
+        VmFault,
+        VmOperations, //
+    },
+    vmalloc::WriterKey, //
 };
 use storage::{
     Geometry,
+    LockedStorage,
+    Quantum,
     Storage,
     WritePos,
     ORDER_MAX,
@@ -124,6 +166,16 @@ pub(crate) struct OpenMode {
 }
 
 impl OpenMode {
+    /// The mode of a file opened with `f_flags` `flags`.
+    fn of(flags: u32) -> Self {
+        let write = flags & file::flags::O_ACCMODE != file::flags::O_RDONLY;
+        Self {
+            write_only: flags & file::flags::O_ACCMODE == file::flags::O_WRONLY,
+            append: flags & file::flags::O_APPEND != 0,
+            truncate: write && flags & file::flags::O_TRUNC != 0,
+        }
+    }
+
     /// The book's rule: a write-only open without `O_APPEND` trims (`cat x > /dev/scullv0`), as
     /// does any open for writing with `O_TRUNC`.
     fn trims(&self) -> bool {
@@ -135,34 +187,26 @@ impl OpenMode {
 ///
 /// # Invariants
 ///
-/// `maps` counts the mappings of the device; it grows from 0 only under the `storage` lock.
+/// `maps` counts the mappings of the device; it grows from 0 only under the inner lock.
 #[pin_data]
 pub(crate) struct ScullvDev {
-    // First, so that it is dropped first: no file can reach the device after that.
+    /// The storage under the device's two locks. The outer one is the I/O lock: it serialises
+    /// read and write calls, as the book's semaphore does, and is held across user copies, so it
+    /// is never taken in mmap or fault paths. The inner one is never held across a user copy.
     #[pin]
-    misc: MiscDev,
-    /// Serialises read and write calls, as the book's semaphore does; held across user copies,
-    /// so never taken in mmap or fault paths.
-    #[pin]
-    io: Mutex<()>,
-    /// The inner lock: never held across a user copy.
-    #[pin]
-    storage: Mutex<Storage>,
+    storage: LockedStorage,
     maps: Atomic<usize>,
     index: usize,
     limit: u64,
 }
 
 impl ScullvDev {
-    fn new(index: usize, limit: u64, mode: u16) -> impl PinInit<Self, Error> {
-        // The registration comes last: the device can be opened as soon as it is registered.
-        try_pin_init!(Self {
-            io <- new_mutex!(()),
-            storage <- new_mutex!(Storage::new()),
+    fn new(index: usize, limit: u64) -> impl PinInit<Self> {
+        pin_init!(Self {
+            storage <- new_nested_locks!(Storage::new(), WriterKey::new()),
             maps: Atomic::new(0),
             index,
             limit,
-            misc <- MiscDev::register(*index, mode),
         })
     }
 
@@ -170,12 +214,12 @@ impl ScullvDev {
         self.index
     }
 
-    pub(crate) fn storage(&self) -> &Mutex<Storage> {
+    pub(crate) fn storage(&self) -> &LockedStorage {
         &self.storage
     }
 
     pub(crate) fn size(&self) -> u64 {
-        self.storage.lock().size()
+        self.storage.lock_inner().size()
     }
 
     /// Opens the device, trimming it when `mode` says so: EBUSY if it is mapped.
@@ -183,28 +227,27 @@ impl ScullvDev {
         if !mode.trims() {
             return Ok(());
         }
-        let _io = self.io.lock();
+        let mut io = self.storage.lock_outer();
         let old = {
-            let mut storage = self.storage.lock();
+            let mut storage = io.lock_inner();
             if self.maps.load(Relaxed) > 0 {
                 return Err(EBUSY);
             }
-            storage.take()
+            storage.trim()
         };
+        drop(io);
         // The buffers are freed here, outside both locks.
         drop(old);
         Ok(())
     }
 
     pub(crate) fn read(&self, pos: u64, dst: &mut IovIterDest<'_>) -> Result<usize> {
-        let _io = self.io.lock();
-        storage::read(&self.storage, pos, dst)
+        storage::read(&self.storage.lock_outer(), pos, dst)
     }
 
     pub(crate) fn write(&self, pos: WritePos, src: &mut IovIterSource<'_>) -> Result<(u64, usize)> {
-        let _io = self.io.lock();
-        let fresh = current_geometry();
-        storage::write(&self.storage, fresh, self.limit, pos, src, Quantum::new)
+        let mut io = self.storage.lock_outer();
+        storage::write(&mut io, current_geometry(), self.limit, pos, src)
     }
 
     /// A new mapping: only shared ones (`MAP_SHARED`) are accepted.
@@ -212,8 +255,8 @@ impl ScullvDev {
         if !shared {
             return Err(EINVAL);
         }
-        // INVARIANT: Under the storage lock, so that a trim sees either the mapping or none.
-        let _storage = self.storage.lock();
+        // INVARIANT: Under the inner lock, so that a trim sees either the mapping or none.
+        let _storage = self.storage.lock_inner();
         self.maps.add(1, Relaxed);
         Ok(())
     }
@@ -224,16 +267,144 @@ impl ScullvDev {
     }
 
     pub(crate) fn map_closed(&self) {
-        self.maps.fetch_add(usize::MAX, Relaxed);
+        self.maps.fetch_sub(1, Relaxed);
+    }
+
+    /// A fault in a mapping of the device: maps the faulting page and the ones around it (see
+    /// [`Storage::fault_window`]), or SIGBUS at or past the size and in holes.
+    fn fault(&self, fault: &VmFault<'_>) -> FaultResult {
+        let Some(pos) = (fault.pgoff() as u64).checked_mul(PAGE_SIZE as u64) else {
+            return FaultResult::SigBus;
+        };
+        // Set up by `mmap`.
+        let Some(vma) = fault.vma().as_mixedmap_vma() else {
+            return FaultResult::SigBus;
+        };
+        // The inner lock only: the I/O lock may be held by a task copying from this very mapping.
+        let storage = self.storage.lock_inner();
+        let Some(window) = storage.fault_window(pos) else {
+            return FaultResult::SigBus;
+        };
+        let address = fault.address();
+        match insert_page(vma, address, window.quantum, window.offset) {
+            // EBUSY: another thread mapped the page first.
+            Ok(()) | Err(EBUSY) => {}
+            Err(e) => return e.into(),
+        }
+        // Fault-around: the pages near it in the quantum, below size, inside the mapping. A page
+        // already mapped gives EBUSY; an error here only means later faults do the work.
+        let (start, end) = (vma.start(), vma.end());
+        for offset in window
+            .pages
+            .step_by(PAGE_SIZE)
+            .filter(|&o| o != window.offset)
+        {
+            let Some(at) = (address + offset).checked_sub(window.offset) else {
+                continue;
+            };
+            if (start..end).contains(&at) {
+                let _ = insert_page(vma, at, window.quantum, offset);
+            }
+        }
+        FaultResult::NoPage
     }
 }
 
+/// Maps the page at `offset` of `quantum` at `address` of `vma`. The quantum stays allocated
+/// while mapped (a mapped device cannot be trimmed), and `vm_insert_page` takes its own reference
+/// to the page.
+fn insert_page(vma: &VmaMixedMap, address: usize, quantum: &Quantum, offset: usize) -> Result {
+    let page = quantum.page(offset).ok_or(EFAULT)?;
+    vma.vm_insert_page(address, &page)
+}
+
 /// All devices of the module.
-pub(crate) struct Devices(KVec<Pin<KBox<ScullvDev>>>);
+pub(crate) struct Devices(KVec<Arc<ScullvDev>>);
 
 impl Devices {
     pub(crate) fn get(&self, index: usize) -> Option<&ScullvDev> {
         self.0.get(index).map(|dev| &**dev)
+    }
+}
+
+/// The file operations of the device nodes.
+struct ScullvFile;
+
+#[vtable]
+impl SeekableMiscDevice for ScullvFile {
+    type RegistrationData = Arc<ScullvDev>;
+    type Ptr = Arc<ScullvDev>;
+
+    fn open(dev: &Arc<ScullvDev>, file: &File) -> Result<Arc<ScullvDev>> {
+        dev.open(OpenMode::of(file.flags()))?;
+        Ok(dev.clone())
+    }
+
+    fn read_iter(mut kiocb: Kiocb<'_, Arc<ScullvDev>>, dst: &mut IovIterDest<'_>) -> Result<usize> {
+        let dev = kiocb.file();
+        let pos = u64::try_from(kiocb.ki_pos()).map_err(|_| EINVAL)?;
+        let n = dev.read(pos, dst)?;
+        *kiocb.ki_pos_mut() += n as i64;
+        Ok(n)
+    }
+
+    fn write_iter(
+        mut kiocb: Kiocb<'_, Arc<ScullvDev>>,
+        src: &mut IovIterSource<'_>,
+    ) -> Result<usize> {
+        let dev = kiocb.file();
+        let pos = if kiocb.is_append() {
+            WritePos::Append
+        } else {
+            WritePos::At(u64::try_from(kiocb.ki_pos()).map_err(|_| EINVAL)?)
+        };
+        let (start, n) = dev.write(pos, src)?;
+        *kiocb.ki_pos_mut() = (start + n as u64) as i64;
+        Ok(n)
+    }
+
+    fn llseek(dev: ArcBorrow<'_, ScullvDev>, seek: Seek<'_>) -> Result<i64> {
+        // SEEK_END (and SEEK_DATA/SEEK_HOLE) against the device's size; a negative result is
+        // EINVAL.
+        seek.generic_file_llseek_size(MAX_LFS_FILESIZE, dev.size() as i64)
+    }
+
+    // Without `compat_ioctl`, 32-bit callers get `compat_ptr_ioctl`: the commands' arguments are
+    // ints or pointers to ints, the same for them.
+    fn ioctl(_dev: ArcBorrow<'_, ScullvDev>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+        ioctl(cmd, arg)
+    }
+
+    fn mmap(dev: ArcBorrow<'_, ScullvDev>, _file: &File, vma: &VmaNew) -> Result {
+        dev.map(vma.flags() & flags::MAYSHARE != 0)?;
+        // Pages are inserted with `vm_insert_page` from the fault handler, which needs a mixed map
+        // set up here, with the mmap lock held for writing.
+        vma.set_mixedmap();
+        vma.set_dontexpand();
+        vma.set_dontdump();
+        // Last: nothing fails after it.
+        vm_ops::set_vm_ops::<ScullvMapping>(vma, dev.into());
+        Ok(())
+    }
+}
+
+/// The operations of a mapping of a device; each mapping holds a reference to its device.
+struct ScullvMapping;
+
+impl VmOperations for ScullvMapping {
+    type Ptr = Arc<ScullvDev>;
+
+    fn open(dev: ArcBorrow<'_, ScullvDev>) -> Arc<ScullvDev> {
+        dev.map_opened();
+        dev.into()
+    }
+
+    fn close(dev: Arc<ScullvDev>) {
+        dev.map_closed();
+    }
+
+    fn fault(dev: ArcBorrow<'_, ScullvDev>, fault: &VmFault<'_>) -> FaultResult {
+        dev.fault(fault)
     }
 }
 
@@ -295,7 +466,7 @@ fn ioctl(cmd: u32, arg: usize) -> Result<isize> {
     use Op::*;
     let (field, op) = match cmd {
         SCULLV_IOCRESET => {
-            if !scullv_glue::can_admin() {
+            if !capable(CAP_SYS_ADMIN) {
                 return Err(EPERM);
             }
             CURRENT.store(AT_LOAD.load(Relaxed), Relaxed);
@@ -315,7 +486,7 @@ fn ioctl(cmd: u32, arg: usize) -> Result<isize> {
         SCULLV_IOCHQSET => (Qset, Shift),
         _ => return Err(ENOTTY),
     };
-    if !matches!(op, GetPtr | Query) && !scullv_glue::can_admin() {
+    if !matches!(op, GetPtr | Query) && !capable(CAP_SYS_ADMIN) {
         return Err(EPERM);
     }
     let user = || UserSlice::new(UserPtr::from_addr(arg), core::mem::size_of::<c_int>());
@@ -379,7 +550,7 @@ impl Params {
             devs: devs as usize,
             geometry: Geometry::new(order, qset)?,
             limit: if limit == 0 {
-                scullv_glue::total_ram() / 2
+                total_ram() / 2
             } else {
                 limit as u64
             },
@@ -389,22 +560,47 @@ impl Params {
 }
 
 struct ScullvModule {
-    _proc: ProcEntry,
+    // Dropped in this order: the device nodes first, so that nothing can open a device after
+    // that, then the /proc entry and, with it, the devices.
+    _misc: KVec<Pin<KBox<Registration<ScullvFile>>>>,
+    _proc: ProcEntry<Devices>,
 }
 
 impl kernel::Module for ScullvModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
+        // Every step that can fail comes before the first device node is registered: the
+        // parameter checks, the devices, their nodes' names and memory, and the /proc entry
+        // (which an open file cannot outlive: removing it waits for its readers and ends them).
+        // Only the registrations themselves come after, the first of them as late as it can be:
+        // from then on a process may open a node. If one fails, those made already are removed
+        // again; only a process that opened one of them in that window could see it (so it is
+        // with any module whose init fails after registering something).
         let p = Params::get()?;
         CURRENT.store(p.geometry.pack(), Relaxed);
         AT_LOAD.store(p.geometry.pack(), Relaxed);
-        let mut list = KVec::with_capacity(p.devs, GFP_KERNEL)?;
+        let mut devices = KVec::with_capacity(p.devs, GFP_KERNEL)?;
+        let mut nodes = KVec::with_capacity(p.devs, GFP_KERNEL)?;
         for i in 0..p.devs {
-            list.push(
-                KBox::pin_init(ScullvDev::new(i, p.limit, p.mode), GFP_KERNEL)?,
+            let dev = Arc::pin_init(ScullvDev::new(i, p.limit), GFP_KERNEL)?;
+            let name = CString::try_from_fmt(fmt!("scullv{i}"))?;
+            nodes.push(
+                (name, KBox::new_uninit(GFP_KERNEL)?, dev.clone()),
                 GFP_KERNEL,
             )?;
+            devices.push(dev, GFP_KERNEL)?;
         }
-        let proc = ProcEntry::new(c"scullvmem", KBox::new(Devices(list), GFP_KERNEL)?)?;
+        let mut misc = KVec::with_capacity(p.devs, GFP_KERNEL)?;
+        let proc = ProcEntry::new(
+            c"scullvmem",
+            0o444,
+            KBox::new(Devices(devices), GFP_KERNEL)?,
+        )?;
+
+        for (name, memory, dev) in nodes {
+            let registration = memory.write_pin_init(Registration::register(name, p.mode, dev))?;
+            // Cannot fail: the space was reserved above.
+            misc.push(registration, GFP_KERNEL)?;
+        }
         pr_info!(
             "{} devices, order {}, qset {}, size limit {} bytes, mode {:o}\n",
             p.devs,
@@ -413,6 +609,9 @@ impl kernel::Module for ScullvModule {
             p.limit,
             p.mode
         );
-        Ok(Self { _proc: proc })
+        Ok(Self {
+            _misc: misc,
+            _proc: proc,
+        })
     }
 }

@@ -6,23 +6,55 @@
 //! Finding the quantum for a byte offset is an index computation, never a walk: item
 //! `pos / itemsize`, quantum `(pos % itemsize) / quantum`, offset `pos % quantum`.
 //!
-//! Locking: a device has an outer I/O lock, held by its caller across user copies, and the
-//! inner lock that is the [`Mutex`] around [`Storage`]. The inner lock is never held across a
-//! user copy, because the mmap fault path takes it with the process's mmap lock held. Only
-//! holders of the I/O lock change the storage, so [`write`] may look a quantum up, copy into it
-//! with the inner lock dropped, and publish a new one later without re-checking.
+//! Locking: a device's storage sits in [`NestedLocks`]. Its outer lock is the device's I/O lock,
+//! held by read and write across user copies; its own data is the [`WriterKey`] of the device's
+//! quanta, so holding it is what lets a write copy into them. Its inner lock is never held across
+//! a user copy, because the mmap fault path takes it with the process's mmap lock held. Either
+//! lock lets a thread read the storage and both are needed to change it, so the quanta that a
+//! read or write looks up under the outer lock stay in place while it copies, whatever the fault
+//! path does meanwhile; a new quantum is published, and a trim detaches the data, under both.
 
-use crate::scullv_glue::Quantum;
+use crate::kernel_ext::{
+    iov::IovIterDestExt,
+    sync::{
+        NestedLocks,
+        Outer, //
+    },
+    vmalloc::{
+        self,
+        Gfp,
+        VmallocBuf,
+        WriterKey, //
+    },
+};
 use core::num::NonZeroU64;
 use kernel::{
     alloc::KVVec,
-    page::PAGE_SIZE,
-    prelude::*,
-    sync::{
-        Arc,
-        Mutex, //
+    iov::{
+        IovIterDest,
+        IovIterSource, //
     },
+    page::PAGE_SIZE,
+    prelude::*, //
 };
+
+/// One quantum: a vmalloc buffer of `PAGE_SIZE << order` bytes, which a mapping may share.
+pub(crate) type Quantum = VmallocBuf;
+
+/// A device's storage under its two locks, the outer one holding the key to write its quanta.
+pub(crate) type LockedStorage = NestedLocks<Storage, WriterKey>;
+
+/// The outer (I/O) lock of a device held.
+pub(crate) type IoGuard<'a> = Outer<'a, Storage, WriterKey>;
+
+/// How quanta are allocated: charged to the writer's memory cgroup, failing rather than invoking
+/// the OOM killer, and failing quietly.
+fn quantum_gfp() -> Gfp {
+    vmalloc::GFP_KERNEL
+        | vmalloc::__GFP_ACCOUNT
+        | vmalloc::__GFP_RETRY_MAYFAIL
+        | vmalloc::__GFP_NOWARN
+}
 
 /// The largest quantum order the device accepts (4 MiB quanta with 4 KiB pages).
 pub(crate) const ORDER_MAX: u32 = 10;
@@ -126,14 +158,14 @@ impl Geometry {
     }
 }
 
-/// One list item: its array of quantum pointers, allocated with its first quantum.
+/// One list item: its array of quanta, allocated with its first quantum.
 pub(crate) struct Item {
-    quanta: KVVec<Option<Arc<Quantum>>>,
+    quanta: KVVec<Option<Quantum>>,
 }
 
 impl Item {
     /// The item's array of quanta; empty when the item holds none.
-    pub(crate) fn quanta(&self) -> &[Option<Arc<Quantum>>] {
+    pub(crate) fn quanta(&self) -> &[Option<Quantum>] {
         &self.quanta
     }
 }
@@ -176,14 +208,15 @@ impl Storage {
         &self.items
     }
 
-    /// Takes all the data away, leaving an empty device; the caller drops it outside the lock.
-    pub(crate) fn take(&mut self) -> Storage {
+    /// Trims the device: takes all the data away, leaving it empty; the caller drops what it
+    /// returns outside the locks.
+    pub(crate) fn trim(&mut self) -> Storage {
         core::mem::replace(self, Storage::new())
     }
 
     /// The quantum at `loc`, if allocated.
-    pub(crate) fn quantum(&self, loc: Location) -> Option<Arc<Quantum>> {
-        self.items.get(loc.item)?.quanta.get(loc.index)?.clone()
+    fn quantum(&self, loc: Location) -> Option<&Quantum> {
+        self.items.get(loc.item)?.quanta.get(loc.index)?.as_ref()
     }
 
     /// What a fault at byte `pos` of a mapping may map: the quantum that holds `pos`, the offset
@@ -209,13 +242,7 @@ impl Storage {
 
     fn quantum_at(&self, pos: u64) -> Option<(&Quantum, usize)> {
         let loc = self.geometry?.locate(pos);
-        let quantum = self
-            .items
-            .get(loc.item)?
-            .quanta
-            .get(loc.index)?
-            .as_deref()?;
-        Some((quantum, loc.offset))
+        Some((self.quantum(loc)?, loc.offset))
     }
 
     /// Publishes a new quantum at `loc`; on failure nothing changes. `geometry` is the one the
@@ -223,10 +250,17 @@ impl Storage {
     fn insert(&mut self, geometry: Geometry, loc: Location, quantum: Quantum) -> Result {
         // Every allocation comes before any change, so that a failure leaves the device as it
         // was (and `items` ends at an item that holds a quantum).
-        let quantum = Arc::new(quantum, GFP_KERNEL)?;
         let new_array = match self.items.get(loc.item) {
             Some(item) if !item.quanta.is_empty() => None,
-            _ => Some(KVVec::from_elem(None, geometry.qset as usize, GFP_KERNEL)?),
+            _ => {
+                let qset = geometry.qset as usize;
+                let mut array = KVVec::with_capacity(qset, GFP_KERNEL)?;
+                for _ in 0..qset {
+                    // Cannot fail: the space was reserved just above.
+                    array.push(None, GFP_KERNEL)?;
+                }
+                Some(array)
+            }
         };
         if loc.item >= self.items.len() {
             self.items
@@ -253,12 +287,12 @@ impl Storage {
 
     /// Zeroes the bytes from `size` to the end of its page, up to `end`, before `size` grows past
     /// them without a write covering them: they may hold what a mapping wrote past the end.
-    fn zero_tail(&self, end: u64) {
+    fn zero_tail(&self, key: &mut WriterKey, end: u64) {
         let tail = (PAGE_SIZE - (self.size as usize % PAGE_SIZE)) % PAGE_SIZE;
         let len = (tail as u64).min(end.saturating_sub(self.size)) as usize;
         if len > 0 {
             if let Some((quantum, offset)) = self.quantum_at(self.size) {
-                quantum.zero(offset, len);
+                quantum.zero(key, offset, len);
             }
         }
     }
@@ -281,7 +315,22 @@ pub(crate) trait IterSource {
     /// Bytes left.
     fn len(&self) -> usize;
     /// Copies up to `len` bytes into `quantum` at `offset`; returns how many it copied.
-    fn copy_to_quantum(&mut self, quantum: &Quantum, offset: usize, len: usize) -> usize;
+    fn copy_to_quantum(
+        &mut self,
+        quantum: &Quantum,
+        key: &mut WriterKey,
+        offset: usize,
+        len: usize,
+    ) -> usize;
+    /// Allocates a quantum of `size` bytes tied to `key`, copies up to `len` bytes into it at
+    /// `offset` and zeroes the rest; returns it and how many bytes it copied.
+    fn new_quantum(
+        &mut self,
+        key: &WriterKey,
+        size: usize,
+        offset: usize,
+        len: usize,
+    ) -> Result<(Quantum, usize)>;
 }
 
 /// Where read bytes go: a user I/O vector, or a kernel buffer in tests.
@@ -294,27 +343,103 @@ pub(crate) trait IterDest {
     fn zero(&mut self, len: usize) -> usize;
 }
 
-/// A kernel buffer as a write source (for the KUnit cases).
+impl IterSource for IovIterSource<'_> {
+    fn len(&self) -> usize {
+        IovIterSource::len(self)
+    }
+
+    fn copy_to_quantum(
+        &mut self,
+        quantum: &Quantum,
+        key: &mut WriterKey,
+        offset: usize,
+        len: usize,
+    ) -> usize {
+        quantum.copy_from_iter(key, offset, len, self)
+    }
+
+    fn new_quantum(
+        &mut self,
+        key: &WriterKey,
+        size: usize,
+        offset: usize,
+        len: usize,
+    ) -> Result<(Quantum, usize)> {
+        VmallocBuf::new_from_iter(size, quantum_gfp(), key, offset, len, self)
+    }
+}
+
+impl IterDest for IovIterDest<'_> {
+    fn len(&self) -> usize {
+        IovIterDest::len(self)
+    }
+
+    fn copy_from_quantum(&mut self, quantum: &Quantum, offset: usize, len: usize) -> usize {
+        quantum.copy_to_iter(offset, len, self)
+    }
+
+    fn zero(&mut self, len: usize) -> usize {
+        IovIterDestExt::zero(self, len)
+    }
+}
+
+/// A kernel buffer as a write source (for the KUnit cases); a failing one cannot allocate.
 #[cfg(CONFIG_KUNIT = "y")]
-pub(crate) struct SliceSource<'a>(&'a [u8]);
+pub(crate) struct SliceSource<'a> {
+    data: &'a [u8],
+    failing: bool,
+}
 
 #[cfg(CONFIG_KUNIT = "y")]
 impl<'a> SliceSource<'a> {
     pub(crate) fn new(data: &'a [u8]) -> Self {
-        Self(data)
+        Self {
+            data,
+            failing: false,
+        }
+    }
+
+    /// A source whose every quantum allocation fails with `ENOMEM`.
+    pub(crate) fn failing(data: &'a [u8]) -> Self {
+        Self {
+            data,
+            failing: true,
+        }
     }
 }
 
 #[cfg(CONFIG_KUNIT = "y")]
 impl IterSource for SliceSource<'_> {
     fn len(&self) -> usize {
-        self.0.len()
+        self.data.len()
     }
 
-    fn copy_to_quantum(&mut self, quantum: &Quantum, offset: usize, len: usize) -> usize {
-        let n = quantum.write_slice(offset, &self.0[..len.min(self.0.len())]);
-        self.0 = &self.0[n..];
+    fn copy_to_quantum(
+        &mut self,
+        quantum: &Quantum,
+        key: &mut WriterKey,
+        offset: usize,
+        len: usize,
+    ) -> usize {
+        let n = quantum.write_slice(key, offset, &self.data[..len.min(self.data.len())]);
+        self.data = &self.data[n..];
         n
+    }
+
+    fn new_quantum(
+        &mut self,
+        key: &WriterKey,
+        size: usize,
+        offset: usize,
+        len: usize,
+    ) -> Result<(Quantum, usize)> {
+        if self.failing {
+            return Err(ENOMEM);
+        }
+        let data = &self.data[..len.min(self.data.len())];
+        let (quantum, n) = VmallocBuf::new_from_slice(size, quantum_gfp(), key, offset, data)?;
+        self.data = &self.data[n..];
+        Ok((quantum, n))
     }
 }
 
@@ -357,22 +482,21 @@ pub(crate) enum WritePos {
     Append,
 }
 
-/// Writes `src` at `pos`, allocating missing quanta with `alloc`. The caller holds the device's
-/// I/O lock. `fresh` is the geometry an empty device takes; `limit` caps `pos + count`.
+/// Writes `src` at `pos`, allocating missing quanta, with the device's I/O lock `io` held.
+/// `fresh` is the geometry an empty device takes; `limit` caps `pos + count`.
 ///
 /// Returns where the write started and how many bytes it stored. If an allocation or the user
 /// copy fails part-way, the bytes stored until then count; if none were, the error is returned.
 /// Data already stored is never altered by a failure.
 pub(crate) fn write(
-    storage: &Mutex<Storage>,
+    io: &mut IoGuard<'_>,
     fresh: Geometry,
     limit: u64,
     pos: WritePos,
     src: &mut impl IterSource,
-    mut alloc: impl FnMut(usize) -> Result<Quantum>,
 ) -> Result<(u64, usize)> {
     let (geometry, size) = {
-        let s = storage.lock();
+        let s = io.data();
         (s.geometry.unwrap_or(fresh), s.size)
     };
     let pos = match pos {
@@ -387,7 +511,8 @@ pub(crate) fn write(
     }
     let count = (src.len() as u64).min(limit - pos) as usize;
     if pos > size {
-        storage.lock().zero_tail(pos);
+        let (s, key) = io.split();
+        s.zero_tail(key, pos);
     }
 
     let quantum_size = geometry.quantum();
@@ -396,11 +521,12 @@ pub(crate) fn write(
     while done < count {
         let loc = geometry.locate(pos + done as u64);
         let len = (quantum_size - loc.offset).min(count - done);
-        // Bind the lookup first: the guard must be gone before the user copy.
-        let existing = storage.lock().quantum(loc);
-        let copied = match existing {
-            Some(quantum) => src.copy_to_quantum(&quantum, loc.offset, len),
-            None => match fill_new_quantum(storage, geometry, loc, len, src, &mut alloc) {
+        let (s, key) = io.split();
+        // The user copy runs with the I/O lock held, which keeps the quantum in place, and without
+        // the inner lock, which a fault on a mapping of this device (the user buffer) takes.
+        let copied = match s.quantum(loc) {
+            Some(quantum) => src.copy_to_quantum(quantum, key, loc.offset, len),
+            None => match fill_new_quantum(io, geometry, loc, len, src) {
                 Ok(copied) => copied,
                 Err(e) => {
                     error = Some(e);
@@ -418,57 +544,45 @@ pub(crate) fn write(
     if done == 0 {
         return Err(error.unwrap_or(EFAULT));
     }
-    let mut s = storage.lock();
+    let mut s = io.lock_inner();
     s.size = s.size.max(pos + done as u64);
     Ok((pos, done))
 }
 
-/// Allocates the quantum at `loc`, copies up to `len` bytes into it at `loc.offset`, zeroes the
-/// rest and publishes it. Returns the bytes stored.
+/// Allocates the quantum at `loc`, copies up to `len` bytes into it at `loc.offset` (zeroing the
+/// rest) and publishes it. Returns the bytes stored.
 fn fill_new_quantum(
-    storage: &Mutex<Storage>,
+    io: &mut IoGuard<'_>,
     geometry: Geometry,
     loc: Location,
     len: usize,
     src: &mut impl IterSource,
-    alloc: &mut impl FnMut(usize) -> Result<Quantum>,
 ) -> Result<usize> {
-    let quantum = alloc(geometry.quantum())?;
-    let copied = src.copy_to_quantum(&quantum, loc.offset, len);
+    let (quantum, copied) = src.new_quantum(io.split().1, geometry.quantum(), loc.offset, len)?;
     if copied == 0 {
         return Err(EFAULT);
     }
-    // Zero only what the write did not fill, before anyone can see the quantum.
-    quantum.zero(0, loc.offset);
-    quantum.zero(
-        loc.offset + copied,
-        geometry.quantum() - loc.offset - copied,
-    );
-    storage.lock().insert(geometry, loc, quantum)?;
+    io.lock_inner().insert(geometry, loc, quantum)?;
     Ok(copied)
 }
 
-/// Reads from `pos` into `dst`, up to the end of the data. Holes read as zeros. The caller holds
-/// the device's I/O lock. Returns the bytes moved, or `EFAULT` if a fault stopped the first one.
-pub(crate) fn read(storage: &Mutex<Storage>, pos: u64, dst: &mut impl IterDest) -> Result<usize> {
-    let (geometry, size) = {
-        let s = storage.lock();
-        match s.geometry {
-            Some(g) => (g, s.size),
-            None => return Ok(0),
-        }
+/// Reads from `pos` into `dst`, up to the end of the data, with the device's I/O lock `io` held.
+/// Holes read as zeros. Returns the bytes moved, or `EFAULT` if a fault stopped the first one.
+pub(crate) fn read(io: &IoGuard<'_>, pos: u64, dst: &mut impl IterDest) -> Result<usize> {
+    let s = io.data();
+    let Some(geometry) = s.geometry else {
+        return Ok(0);
     };
-    if pos >= size || dst.len() == 0 {
+    if pos >= s.size || dst.len() == 0 {
         return Ok(0);
     }
-    let count = (dst.len() as u64).min(size - pos) as usize;
+    let count = (dst.len() as u64).min(s.size - pos) as usize;
     let mut done = 0;
     while done < count {
         let loc = geometry.locate(pos + done as u64);
         let len = (geometry.quantum() - loc.offset).min(count - done);
-        let existing = storage.lock().quantum(loc);
-        let copied = match existing {
-            Some(quantum) => dst.copy_from_quantum(&quantum, loc.offset, len),
+        let copied = match s.quantum(loc) {
+            Some(quantum) => dst.copy_from_quantum(quantum, loc.offset, len),
             None => dst.zero(len),
         };
         done += copied;
@@ -485,7 +599,7 @@ pub(crate) fn read(storage: &Mutex<Storage>, pos: u64, dst: &mut impl IterDest) 
 #[kunit_tests(scullv_storage)]
 mod tests {
     use super::*;
-    use kernel::new_mutex;
+    use crate::kernel_ext::sync::new_nested_locks;
 
     fn geometries() -> [Geometry; 4] {
         [
@@ -496,18 +610,31 @@ mod tests {
         ]
     }
 
-    fn new_storage() -> Result<Pin<KBox<Mutex<Storage>>>> {
-        KBox::pin_init(new_mutex!(Storage::new()), GFP_KERNEL)
+    fn new_storage() -> Result<Pin<KBox<LockedStorage>>> {
+        KBox::pin_init(
+            new_nested_locks!(Storage::new(), WriterKey::new()),
+            GFP_KERNEL,
+        )
     }
 
-    fn put(s: &Mutex<Storage>, g: Geometry, pos: u64, data: &[u8]) -> Result<usize> {
+    fn write_to(
+        s: &LockedStorage,
+        g: Geometry,
+        limit: u64,
+        pos: WritePos,
+        src: &mut impl IterSource,
+    ) -> Result<(u64, usize)> {
+        write(&mut s.lock_outer(), g, limit, pos, src)
+    }
+
+    fn put(s: &LockedStorage, g: Geometry, pos: u64, data: &[u8]) -> Result<usize> {
         let mut src = SliceSource::new(data);
-        write(s, g, u64::MAX, WritePos::At(pos), &mut src, Quantum::new).map(|r| r.1)
+        write_to(s, g, u64::MAX, WritePos::At(pos), &mut src).map(|r| r.1)
     }
 
-    fn get(s: &Mutex<Storage>, pos: u64, out: &mut [u8]) -> Result<usize> {
+    fn get(s: &LockedStorage, pos: u64, out: &mut [u8]) -> Result<usize> {
         let mut dst = SliceDest::new(out);
-        read(s, pos, &mut dst)
+        read(&s.lock_outer(), pos, &mut dst)
     }
 
     fn pattern(n: usize, seed: u8) -> Result<KVVec<u8>> {
@@ -569,13 +696,13 @@ mod tests {
             let pos = 2 * g.item_size() - q as u64 - 3;
             let data = pattern(2 * q + 10, 7).unwrap();
             assert_eq!(put(&s, g, pos, &data), Ok(data.len()));
-            assert_eq!(s.lock().size(), pos + data.len() as u64);
+            assert_eq!(s.lock_inner().size(), pos + data.len() as u64);
             let mut back = KVVec::from_elem(0u8, data.len(), GFP_KERNEL).unwrap();
             assert_eq!(get(&s, pos, &mut back), Ok(data.len()));
             assert!(back[..] == data[..]);
             // Items run from the first to the last that holds a quantum.
             let last = g.locate(pos + data.len() as u64 - 1).item;
-            assert_eq!(s.lock().items().len(), last + 1);
+            assert_eq!(s.lock_inner().items().len(), last + 1);
         }
     }
 
@@ -597,7 +724,7 @@ mod tests {
             assert_eq!(get(&s, far, &mut buf), Ok(11));
             assert_eq!(&buf[..11], b"xyz\0\0\0\0\0\0\0a");
             // Only the last item holds quanta, but items 0..3 exist.
-            let guard = s.lock();
+            let guard = s.lock_inner();
             assert_eq!(guard.items().len(), g.locate(far).item + 1);
             assert!(guard.items()[0].quanta().is_empty());
         }
@@ -607,19 +734,20 @@ mod tests {
     fn trim_frees_and_takes_new_geometry() {
         let s = new_storage().unwrap();
         assert_eq!(put(&s, Geometry::DEFAULT, 0, b"hello"), Ok(5));
-        assert_eq!(s.lock().geometry(), Some(Geometry::DEFAULT));
-        drop(s.lock().take());
-        assert_eq!(s.lock().size(), 0);
-        assert_eq!(s.lock().geometry(), None);
-        assert!(s.lock().items().is_empty());
+        assert_eq!(s.lock_inner().geometry(), Some(Geometry::DEFAULT));
+        let old = s.lock_outer().lock_inner().trim();
+        drop(old);
+        assert_eq!(s.lock_inner().size(), 0);
+        assert_eq!(s.lock_inner().geometry(), None);
+        assert!(s.lock_inner().items().is_empty());
         let small = Geometry { order: 0, qset: 1 };
         assert_eq!(put(&s, small, 5000, b"x"), Ok(1));
-        assert_eq!(s.lock().geometry(), Some(small));
-        assert_eq!(s.lock().items().len(), 2);
+        assert_eq!(s.lock_inner().geometry(), Some(small));
+        assert_eq!(s.lock_inner().items().len(), 2);
         // A device holding data keeps its geometry whatever an empty one would take.
         assert_eq!(put(&s, Geometry::DEFAULT, 9000, b"y"), Ok(1));
-        assert_eq!(s.lock().geometry(), Some(small));
-        assert_eq!(s.lock().items().len(), 3);
+        assert_eq!(s.lock_inner().geometry(), Some(small));
+        assert_eq!(s.lock_inner().items().len(), 3);
     }
 
     #[test]
@@ -629,34 +757,36 @@ mod tests {
             let q = g.quantum();
             let old = pattern(q + 100, 1).unwrap();
             assert_eq!(put(&s, g, 0, &old), Ok(old.len()));
-            let size = s.lock().size();
+            let size = s.lock_inner().size();
             // Overwrite from the middle of quantum 0 into two new quanta; the first new one
             // fails: only the bytes in the existing quanta are stored.
             let new = pattern(3 * q, 9).unwrap();
-            let mut src = SliceSource::new(&new);
-            let fail = |_| Err(ENOMEM);
-            let r = write(&s, g, u64::MAX, WritePos::At(10), &mut src, fail);
+            let mut src = SliceSource::failing(&new);
+            let r = write_to(&s, g, u64::MAX, WritePos::At(10), &mut src);
             assert_eq!(r, Ok((10, 2 * q - 10)));
             let mut back = KVVec::from_elem(0u8, 2 * q, GFP_KERNEL).unwrap();
             assert_eq!(get(&s, 0, &mut back), Ok(2 * q));
             assert!(back[..10] == old[..10]);
             assert!(back[10..2 * q] == new[..2 * q - 10]);
-            assert_eq!(s.lock().size(), size.max(2 * q as u64));
+            assert_eq!(s.lock_inner().size(), size.max(2 * q as u64));
             // A write that can store nothing fails whole and changes nothing.
-            let mut src = SliceSource::new(&new);
+            let mut src = SliceSource::failing(&new);
             let far = 5 * g.item_size();
-            let r = write(&s, g, u64::MAX, WritePos::At(far), &mut src, fail);
+            let r = write_to(&s, g, u64::MAX, WritePos::At(far), &mut src);
             assert_eq!(r, Err(ENOMEM));
-            assert_eq!(s.lock().size(), size.max(2 * q as u64));
-            assert_eq!(s.lock().items().len(), g.locate(2 * q as u64 - 1).item + 1);
+            assert_eq!(s.lock_inner().size(), size.max(2 * q as u64));
+            assert_eq!(
+                s.lock_inner().items().len(),
+                g.locate(2 * q as u64 - 1).item + 1
+            );
         }
     }
 
     #[test]
     fn fault_window_stays_in_quantum_below_size() {
         let page = PAGE_SIZE;
-        let window = |s: &Mutex<Storage>, pos: usize| {
-            let s = s.lock();
+        let window = |s: &LockedStorage, pos: usize| {
+            let s = s.lock_inner();
             s.fault_window(pos as u64)
                 .map(|w| (w.offset, w.pages.start / page, w.pages.end / page))
         };
@@ -697,14 +827,14 @@ mod tests {
         let s = new_storage().unwrap();
         let data = [1u8; 100];
         let mut src = SliceSource::new(&data);
-        let r = write(&s, g, 150, WritePos::At(100), &mut src, Quantum::new);
+        let r = write_to(&s, g, 150, WritePos::At(100), &mut src);
         assert_eq!(r, Ok((100, 50)));
         let mut src = SliceSource::new(&data);
-        let r = write(&s, g, 150, WritePos::At(150), &mut src, Quantum::new);
+        let r = write_to(&s, g, 150, WritePos::At(150), &mut src);
         assert_eq!(r, Err(ENOSPC));
         let mut src = SliceSource::new(&data[..10]);
-        let r = write(&s, g, 1000, WritePos::Append, &mut src, Quantum::new);
+        let r = write_to(&s, g, 1000, WritePos::Append, &mut src);
         assert_eq!(r, Ok((150, 10)));
-        assert_eq!(s.lock().size(), 160);
+        assert_eq!(s.lock_inner().size(), 160);
     }
 }

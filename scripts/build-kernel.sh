@@ -28,8 +28,10 @@ esac
 src=$(kernel_source)
 [ -n "$src" ] || die "no kernel source" "run scripts/setup.sh, or set KSRC"
 bdir=$(kernel_build_dir "$flavour")
+# kbuild/<flavour> names the current tree relatively, so that the link holds whatever path the
+# cache was reached by (a private cache may share kbuild/ through a symlink).
 if [ -f "$bdir/.scullv-built" ]; then
-	ln -sfn "$bdir" "$SCULLV_CACHE/kbuild/$flavour"
+	ln -sfn "$(basename "$bdir")" "$SCULLV_CACHE/kbuild/$flavour"
 	echo "$bdir"
 	exit 0
 fi
@@ -68,7 +70,7 @@ kmake=(make -C "$src" O="$bdir")
 	# All targets, not just bzImage: external modules need Module.symvers.
 	run "${kmake[@]}" -j"$(nproc)" all || die "the $flavour kernel build failed"
 	touch "$bdir/.scullv-built"
-	ln -sfn "$bdir" "$SCULLV_CACHE/kbuild/$flavour"
+	ln -sfn "$(basename "$bdir")" "$SCULLV_CACHE/kbuild/$flavour"
 	stage_done
 } >&2
 echo "$bdir"

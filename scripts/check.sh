@@ -101,18 +101,23 @@ for k in "${kernels[@]}"; do
 	if [ "$k" = debian ]; then
 		echo "# debian: no KUnit in Debian's kernel (CONFIG_KUNIT is not set); the module's KUnit cases run on base and debug"
 	else
-		kunit=$(awk '{ sub(/\r$/, ""); sub(/^\[[^]]*\] ?/, "") }
-			/^ *# Subtest: scullv_storage/ { inside = 1 }
-			inside && /^(not )?ok / { exit }
-			inside { print }' "$log" 2>/dev/null || true)
-		kpass=$(echo "$kunit" | grep -cE '^ +ok [0-9]+ ' || true)
-		kfail=$(echo "$kunit" | grep -cE '^ +not ok [0-9]+ ' || true)
-		echo "$kunit" | grep -E '^ +(not )?ok ' | sed "s/^ */# kunit $k: /"
-		kplan=$(echo "$kunit" | sed -n 's/^ *1\.\.\([0-9]*\)$/\1/p' | head -n 1)
-		if [ -z "$kplan" ] || [ $((kpass + kfail)) -ne "$kplan" ]; then
-			echo "not ok - $k: KUnit scullv_storage did not run to its plan (${kplan:-no plan}, $((kpass + kfail)) results; log $log)"
-			kfail=$((kfail + 1))
-		fi
+		# The driver's suite and the abstractions' (kernel_ext/).
+		for suite in scullv_storage kernel_ext_seq_printf; do
+			kunit=$(awk -v suite="$suite" '{ sub(/\r$/, ""); sub(/^\[[^]]*\] ?/, "") }
+				$0 ~ "^ *# Subtest: " suite "$" { inside = 1 }
+				inside && /^(not )?ok / { exit }
+				inside { print }' "$log" 2>/dev/null || true)
+			spass=$(echo "$kunit" | grep -cE '^ +ok [0-9]+ ' || true)
+			sfail=$(echo "$kunit" | grep -cE '^ +not ok [0-9]+ ' || true)
+			echo "$kunit" | grep -E '^ +(not )?ok ' | sed "s/^ */# kunit $k $suite: /"
+			kplan=$(echo "$kunit" | sed -n 's/^ *1\.\.\([0-9]*\)$/\1/p' | head -n 1)
+			if [ -z "$kplan" ] || [ $((spass + sfail)) -ne "$kplan" ]; then
+				echo "not ok - $k: KUnit $suite did not run to its plan (${kplan:-no plan}, $((spass + sfail)) results; log $log)"
+				sfail=$((sfail + 1))
+			fi
+			kpass=$((kpass + spass))
+			kfail=$((kfail + sfail))
+		done
 	fi
 
 	# The kernel log: any report fails, whatever the tests said.

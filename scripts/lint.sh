@@ -16,8 +16,10 @@ here=$(dirname "$0")
 src=$(kernel_source)
 
 stage "rustfmt (the kernel's .rustfmt.toml)" lint-rustfmt
-run rustfmt --check --config-path "$src/.rustfmt.toml" --edition 2021 "$SCULLV_TOP"/*.rs ||
-	die "rustfmt would change the module" "run: rustfmt --config-path $src/.rustfmt.toml --edition 2021 *.rs"
+run rustfmt --check --config-path "$src/.rustfmt.toml" --edition 2021 \
+	"$SCULLV_TOP"/*.rs "$SCULLV_TOP"/kernel_ext/*.rs ||
+	die "rustfmt would change the module" \
+		"run: rustfmt --config-path $src/.rustfmt.toml --edition 2021 *.rs kernel_ext/*.rs"
 stage_done
 
 "$here/build-module.sh" base CLIPPY=1 >/dev/null
