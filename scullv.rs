@@ -4,7 +4,7 @@
 //! chapter 8.4, in Rust.
 //!
 //! Each of `/dev/scullv0` .. `/dev/scullv{N-1}` is a RAM-backed, seekable file of up to
-//! `scullv_size_limit` bytes, kept in a list of items of `qset` quanta of `PAGE_SIZE << order`
+//! `scullv_size_limit` bytes (and all together of up to `scullv_total_limit`), kept in a list of items of `qset` quanta of `PAGE_SIZE << order`
 //! bytes, each quantum a vmalloc buffer. `/proc/scullvmem` shows the layout.
 //!
 //! How userspace uses it:
@@ -22,6 +22,7 @@
 //! int order = ioctl(fd, _IO(SCULLV_IOC_MAGIC, 4));      /* Q: query the order */
 //! ioctl(fd, _IO(SCULLV_IOC_MAGIC, 2), 0);                /* T: order 0 (CAP_SYS_ADMIN) */
 //! void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+//! void *q = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);    /* the book's mapper */
 //! ```
 //!
 //! The ioctl values are module-wide; a device takes them when it allocates its first quantum
@@ -54,7 +55,6 @@ use kernel::{
         IovIterSource, //
     },
     mm::virt::{
-        flags,
         VmaMixedMap,
         VmaNew, //
     },
@@ -109,6 +109,7 @@ use kernel_ext::{
 use storage::{
     Geometry,
     LockedStorage,
+    Pool,
     Quantum,
     Storage,
     WritePos,
@@ -135,6 +136,10 @@ module! {
             default: 500,
             description: "Quanta per list item, 1..65536",
         },
+        scullv_total_limit: i64 {
+            default: 0,
+            description: "Bytes all devices together may hold; 0 for half the RAM present at load",
+        },
         scullv_size_limit: i64 {
             default: 0,
             description: "Bytes one device may hold; 0 for half the RAM present at load",
@@ -148,6 +153,9 @@ module! {
 
 /// The most devices one load may create.
 const DEVS_MAX: i64 = 32;
+
+/// The quantum memory of all devices, bounded by `scullv_total_limit` (set at load).
+static QUANTA: Pool = Pool::new(0);
 
 /// The module-wide order and qset (packed), which the ioctls change and an empty device takes.
 static CURRENT: Atomic<u64> = Atomic::new(0);
@@ -247,14 +255,14 @@ impl ScullvDev {
 
     pub(crate) fn write(&self, pos: WritePos, src: &mut IovIterSource<'_>) -> Result<(u64, usize)> {
         let mut io = self.storage.lock_outer();
-        storage::write(&mut io, current_geometry(), self.limit, pos, src)
+        storage::write(&mut io, &QUANTA, current_geometry(), self.limit, pos, src)
     }
 
-    /// A new mapping: only shared ones (`MAP_SHARED`) are accepted.
-    pub(crate) fn map(&self, shared: bool) -> Result {
-        if !shared {
-            return Err(EINVAL);
-        }
+    /// A new mapping, shared or private. A private one (`MAP_PRIVATE`) gets the same read-only
+    /// page table entries of the device's pages; the first write to one makes the mm core copy
+    /// it (`do_wp_page`, or `do_cow_fault` for a page not yet mapped, which calls `fault` and
+    /// retries), so the device never sees the process's writes. Both kinds count as mappings.
+    pub(crate) fn map(&self) -> Result {
         // INVARIANT: Under the inner lock, so that a trim sees either the mapping or none.
         let _storage = self.storage.lock_inner();
         self.maps.add(1, Relaxed);
@@ -376,7 +384,7 @@ impl SeekableMiscDevice for ScullvFile {
     }
 
     fn mmap(dev: ArcBorrow<'_, ScullvDev>, _file: &File, vma: &VmaNew) -> Result {
-        dev.map(vma.flags() & flags::MAYSHARE != 0)?;
+        dev.map()?;
         // Pages are inserted with `vm_insert_page` from the fault handler, which needs a mixed map
         // set up here, with the mmap lock held for writing.
         vma.set_mixedmap();
@@ -525,6 +533,7 @@ struct Params {
     devs: usize,
     geometry: Geometry,
     limit: u64,
+    total_limit: u64,
     mode: u16,
 }
 
@@ -545,15 +554,20 @@ impl Params {
         let order = param("scullv_order", scullv_order.value(), 0, ORDER_MAX.into())?;
         let qset = param("scullv_qset", scullv_qset.value(), 1, QSET_MAX.into())?;
         let limit = param("scullv_size_limit", scullv_size_limit.value(), 0, i64::MAX)?;
+        let total = param(
+            "scullv_total_limit",
+            scullv_total_limit.value(),
+            0,
+            i64::MAX,
+        )?;
         let mode = param("scullv_mode", scullv_mode.value(), 0, 0o777)?;
+        // 0 means half the RAM present, as tmpfs's default `size=`.
+        let or_half_ram = |v: i64| if v == 0 { total_ram() / 2 } else { v as u64 };
         Ok(Self {
             devs: devs as usize,
             geometry: Geometry::new(order, qset)?,
-            limit: if limit == 0 {
-                total_ram() / 2
-            } else {
-                limit as u64
-            },
+            limit: or_half_ram(limit),
+            total_limit: or_half_ram(total),
             mode: mode as u16,
         })
     }
@@ -578,6 +592,7 @@ impl kernel::Module for ScullvModule {
         let p = Params::get()?;
         CURRENT.store(p.geometry.pack(), Relaxed);
         AT_LOAD.store(p.geometry.pack(), Relaxed);
+        QUANTA.set_limit(p.total_limit);
         let mut devices = KVec::with_capacity(p.devs, GFP_KERNEL)?;
         let mut nodes = KVec::with_capacity(p.devs, GFP_KERNEL)?;
         for i in 0..p.devs {
@@ -602,11 +617,12 @@ impl kernel::Module for ScullvModule {
             misc.push(registration, GFP_KERNEL)?;
         }
         pr_info!(
-            "{} devices, order {}, qset {}, size limit {} bytes, mode {:o}\n",
+            "{} devices, order {}, qset {}, size limit {} bytes, total limit {} bytes, mode {:o}\n",
             p.devs,
             p.geometry.order(),
             p.geometry.qset(),
             p.limit,
+            p.total_limit,
             p.mode
         );
         Ok(Self {

@@ -27,7 +27,10 @@ use crate::kernel_ext::{
         WriterKey, //
     },
 };
-use core::num::NonZeroU64;
+use core::{
+    num::NonZeroU64,
+    ops::Deref, //
+};
 use kernel::{
     alloc::KVVec,
     iov::{
@@ -35,11 +38,86 @@ use kernel::{
         IovIterSource, //
     },
     page::PAGE_SIZE,
-    prelude::*, //
+    prelude::*,
+    sync::atomic::{
+        Atomic,
+        Relaxed, //
+    },
 };
 
-/// One quantum: a vmalloc buffer of `PAGE_SIZE << order` bytes, which a mapping may share.
-pub(crate) type Quantum = VmallocBuf;
+/// One quantum: a vmalloc buffer of `PAGE_SIZE << order` bytes, which a mapping may share, and
+/// its share of the total limit, given back when the quantum is freed.
+pub(crate) struct Quantum {
+    buf: VmallocBuf,
+    _charge: Charge,
+}
+
+impl Deref for Quantum {
+    type Target = VmallocBuf;
+
+    fn deref(&self) -> &VmallocBuf {
+        &self.buf
+    }
+}
+
+/// The quantum memory that all devices together may hold (the total limit).
+///
+/// Quanta are vmalloc memory, which is neither swapped nor reclaimed: without a bound shared by
+/// all devices, writers could pin the number of devices times each device's size limit.
+pub(crate) struct Pool {
+    used: Atomic<u64>,
+    limit: Atomic<u64>,
+}
+
+impl Pool {
+    /// A pool of `limit` bytes.
+    pub(crate) const fn new(limit: u64) -> Self {
+        Self {
+            used: Atomic::new(0),
+            limit: Atomic::new(limit),
+        }
+    }
+
+    /// Sets the limit (at load, before any device exists).
+    pub(crate) fn set_limit(&self, limit: u64) {
+        self.limit.store(limit, Relaxed);
+    }
+
+    /// Bytes held by all quanta.
+    #[cfg(CONFIG_KUNIT = "y")]
+    pub(crate) fn used(&self) -> u64 {
+        self.used.load(Relaxed)
+    }
+
+    /// Takes `bytes` from the pool for a new quantum; `ENOSPC` if they would pass the limit.
+    fn charge(&'static self, bytes: usize) -> Result<Charge> {
+        let bytes = bytes as u64;
+        let limit = self.limit.load(Relaxed);
+        let mut used = self.used.load(Relaxed);
+        loop {
+            let new = used
+                .checked_add(bytes)
+                .filter(|&n| n <= limit)
+                .ok_or(ENOSPC)?;
+            match self.used.cmpxchg(used, new, Relaxed) {
+                Ok(_) => return Ok(Charge { pool: self, bytes }),
+                Err(now) => used = now,
+            }
+        }
+    }
+}
+
+/// Bytes taken from a [`Pool`], given back when dropped.
+struct Charge {
+    pool: &'static Pool,
+    bytes: u64,
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        self.pool.used.fetch_sub(self.bytes, Relaxed);
+    }
+}
 
 /// A device's storage under its two locks, the outer one holding the key to write its quanta.
 pub(crate) type LockedStorage = NestedLocks<Storage, WriterKey>;
@@ -322,15 +400,15 @@ pub(crate) trait IterSource {
         offset: usize,
         len: usize,
     ) -> usize;
-    /// Allocates a quantum of `size` bytes tied to `key`, copies up to `len` bytes into it at
-    /// `offset` and zeroes the rest; returns it and how many bytes it copied.
+    /// Allocates a quantum's buffer of `size` bytes tied to `key`, copies up to `len` bytes into
+    /// it at `offset` and zeroes the rest; returns it and how many bytes it copied.
     fn new_quantum(
         &mut self,
         key: &WriterKey,
         size: usize,
         offset: usize,
         len: usize,
-    ) -> Result<(Quantum, usize)>;
+    ) -> Result<(VmallocBuf, usize)>;
 }
 
 /// Where read bytes go: a user I/O vector, or a kernel buffer in tests.
@@ -364,7 +442,7 @@ impl IterSource for IovIterSource<'_> {
         size: usize,
         offset: usize,
         len: usize,
-    ) -> Result<(Quantum, usize)> {
+    ) -> Result<(VmallocBuf, usize)> {
         VmallocBuf::new_from_iter(size, quantum_gfp(), key, offset, len, self)
     }
 }
@@ -432,7 +510,7 @@ impl IterSource for SliceSource<'_> {
         size: usize,
         offset: usize,
         len: usize,
-    ) -> Result<(Quantum, usize)> {
+    ) -> Result<(VmallocBuf, usize)> {
         if self.failing {
             return Err(ENOMEM);
         }
@@ -482,14 +560,16 @@ pub(crate) enum WritePos {
     Append,
 }
 
-/// Writes `src` at `pos`, allocating missing quanta, with the device's I/O lock `io` held.
-/// `fresh` is the geometry an empty device takes; `limit` caps `pos + count`.
+/// Writes `src` at `pos`, allocating missing quanta from `pool`, with the device's I/O lock `io`
+/// held. `fresh` is the geometry an empty device takes; `limit` caps `pos + count`.
 ///
-/// Returns where the write started and how many bytes it stored. If an allocation or the user
-/// copy fails part-way, the bytes stored until then count; if none were, the error is returned.
-/// Data already stored is never altered by a failure.
+/// Returns where the write started and how many bytes it stored. If an allocation, the pool or
+/// the user copy fails part-way, the bytes stored until then count; if none were, the error is
+/// returned (`ENOSPC` when the pool is used up). Data already stored is never altered by a
+/// failure.
 pub(crate) fn write(
     io: &mut IoGuard<'_>,
+    pool: &'static Pool,
     fresh: Geometry,
     limit: u64,
     pos: WritePos,
@@ -526,7 +606,7 @@ pub(crate) fn write(
         // the inner lock, which a fault on a mapping of this device (the user buffer) takes.
         let copied = match s.quantum(loc) {
             Some(quantum) => src.copy_to_quantum(quantum, key, loc.offset, len),
-            None => match fill_new_quantum(io, geometry, loc, len, src) {
+            None => match fill_new_quantum(io, pool, geometry, loc, len, src) {
                 Ok(copied) => copied,
                 Err(e) => {
                     error = Some(e);
@@ -553,15 +633,23 @@ pub(crate) fn write(
 /// rest) and publishes it. Returns the bytes stored.
 fn fill_new_quantum(
     io: &mut IoGuard<'_>,
+    pool: &'static Pool,
     geometry: Geometry,
     loc: Location,
     len: usize,
     src: &mut impl IterSource,
 ) -> Result<usize> {
-    let (quantum, copied) = src.new_quantum(io.split().1, geometry.quantum(), loc.offset, len)?;
+    let size = geometry.quantum();
+    // Charged first: a write beyond the total limit allocates nothing.
+    let charge = pool.charge(size)?;
+    let (buf, copied) = src.new_quantum(io.split().1, size, loc.offset, len)?;
     if copied == 0 {
         return Err(EFAULT);
     }
+    let quantum = Quantum {
+        buf,
+        _charge: charge,
+    };
     io.lock_inner().insert(geometry, loc, quantum)?;
     Ok(copied)
 }
@@ -624,8 +712,11 @@ mod tests {
         pos: WritePos,
         src: &mut impl IterSource,
     ) -> Result<(u64, usize)> {
-        write(&mut s.lock_outer(), g, limit, pos, src)
+        write(&mut s.lock_outer(), &UNLIMITED, g, limit, pos, src)
     }
+
+    /// The pool of the cases that do not test the total limit.
+    static UNLIMITED: Pool = Pool::new(u64::MAX);
 
     fn put(s: &LockedStorage, g: Geometry, pos: u64, data: &[u8]) -> Result<usize> {
         let mut src = SliceSource::new(data);
@@ -836,5 +927,44 @@ mod tests {
         let r = write_to(&s, g, 1000, WritePos::Append, &mut src);
         assert_eq!(r, Ok((150, 10)));
         assert_eq!(s.lock_inner().size(), 160);
+    }
+
+    #[test]
+    fn total_limit_shared_and_given_back() {
+        // Three quanta of one page for two devices together.
+        static POOL: Pool = Pool::new(3 * PAGE_SIZE as u64);
+        let g = Geometry { order: 0, qset: 2 };
+        let page = PAGE_SIZE;
+        let put_in = |s: &LockedStorage, pos: u64, data: &[u8]| {
+            let mut src = SliceSource::new(data);
+            write(
+                &mut s.lock_outer(),
+                &POOL,
+                g,
+                u64::MAX,
+                WritePos::At(pos),
+                &mut src,
+            )
+        };
+        let (a, b) = (new_storage().unwrap(), new_storage().unwrap());
+        let data = pattern(5 * page, 4).unwrap();
+        assert_eq!(put_in(&a, 0, &data[..2 * page]), Ok((0, 2 * page)));
+        // Room for one more quantum: a short count, then ENOSPC with nothing stored.
+        assert_eq!(put_in(&b, 10, &data), Ok((10, page - 10)));
+        assert_eq!(put_in(&b, page as u64, &data), Err(ENOSPC));
+        assert_eq!(b.lock_inner().size(), page as u64);
+        assert_eq!(POOL.used(), 3 * page as u64);
+        // Writes into quanta already held need nothing from the pool.
+        assert_eq!(put_in(&a, 5, &data[..page]), Ok((5, page)));
+        // A trim gives its quanta back at once.
+        drop(a.lock_outer().lock_inner().trim());
+        assert_eq!(POOL.used(), page as u64);
+        assert_eq!(put_in(&b, page as u64, &data), Ok((page as u64, 2 * page)));
+        let mut back = KVVec::from_elem(0u8, 3 * page, GFP_KERNEL).unwrap();
+        assert_eq!(get(&b, 0, &mut back), Ok(3 * page));
+        assert!(back[10..page] == data[..page - 10]);
+        assert!(back[page..] == data[..2 * page]);
+        drop(b.lock_outer().lock_inner().trim());
+        assert_eq!(POOL.used(), 0);
     }
 }
