@@ -2,8 +2,9 @@
 
 //! The `bench` subcommand: the benchmark behind `make bench` (scripts/bench.sh), run in one
 //! guest. It measures scullv against a tmpfs file with the same calls and prints the results as
-//! markdown (`results/bench.md`) and an SVG chart (`results/throughput.svg`), each between
-//! marker lines on stdout, with progress as `# ` lines before them.
+//! markdown (`results/bench.md`), their key figures for the README (`results/summary.md`) and an
+//! SVG chart (`results/throughput.svg`), each between marker lines on stdout, with progress as
+//! `# ` lines before them.
 //!
 //! Every figure is the median of `--repeats` timed samples (default 5), each sample
 //! `clock_gettime(CLOCK_MONOTONIC)` (through [`Instant`]) around many calls; the spread is
@@ -21,8 +22,8 @@
 //!
 //! One file a concern: `plan` (what is measured), `sample` (statistics), `io` (the read and
 //! write loops), a file per section (`sequential`, `mmap`, `random`, `syscalls`, `memcpy`),
-//! `results` (what they measured), `goals` (the verdicts), `report` (the markdown) and `chart`
-//! (the SVG).
+//! `results` (what they measured), `goals` (the verdicts), `report` (bench.md), `summary`
+//! (summary.md) and `chart` (the SVG).
 
 mod chart;
 mod goals;
@@ -35,6 +36,7 @@ mod report;
 mod results;
 mod sample;
 mod sequential;
+mod summary;
 mod syscalls;
 
 use std::hint::black_box;
@@ -190,6 +192,9 @@ pub fn run(args: &Args) -> Res<()> {
     println!("{MARK} begin bench.md {MARK}");
     print!("{markdown}");
     println!("{MARK} end bench.md {MARK}");
+    println!("{MARK} begin summary.md {MARK}");
+    print!("{}", summary::summary(args, &plan, &results));
+    println!("{MARK} end summary.md {MARK}");
     if let Some(svg) = svg {
         println!("{MARK} begin throughput.svg {MARK}");
         println!("{svg}");

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The results as markdown: `bench.md`, every table with a header naming the machine.
+//! The results as markdown: `bench.md`, every table with a header naming the machine, and the
+//! helpers of the markdown that `summary` also uses.
 
 use std::fmt::Write as _;
 
@@ -20,6 +21,8 @@ macro_rules! out {
     }};
 }
 
+pub(super) use out;
+
 /// A ratio as "1.23x".
 pub(super) fn x(ratio: f64) -> String {
     format!("{ratio:.2}x")
@@ -28,6 +31,19 @@ pub(super) fn x(ratio: f64) -> String {
 /// A throughput with its spread.
 pub(super) fn tp(stat: &Stat) -> String {
     format!("{:.0} (±{:.0}%)", stat.median, stat.spread() / 2.0)
+}
+
+/// The guest's kernel release and which of the project's kernels it is: "7.3.4 (the base test
+/// kernel)".
+pub(super) fn guest_kernel() -> String {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map_or_else(|_| "unknown".into(), |k| k.trim().to_string());
+    let which = match std::env::var("SCULLV_KERNEL").as_deref() {
+        Ok("debian") => "Debian's own kernel",
+        Ok("debug") => "the debug test kernel",
+        _ => "the base test kernel",
+    };
+    format!("{release} ({which})")
 }
 
 /// The results as markdown: a header saying where they come from, the goals, then one table per
@@ -39,8 +55,6 @@ pub(super) fn markdown(args: &Args, plan: &Plan, results: &Results, elapsed: u64
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     let model = first_line_with("/proc/cpuinfo", "model name");
     let mem = first_line_with("/proc/meminfo", "MemTotal");
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map_or_else(|_| "unknown".into(), |k| k.trim().to_string());
     out!(s, "# scullv benchmark results");
     out!(s);
     out!(
@@ -69,12 +83,7 @@ pub(super) fn markdown(args: &Args, plan: &Plan, results: &Results, elapsed: u64
     );
     out!(s, "| guest CPU | `{cpu}` ({model}), {cpus} vCPUs |");
     out!(s, "| guest memory | {mem} |");
-    let which = match std::env::var("SCULLV_KERNEL").as_deref() {
-        Ok("debian") => "Debian's own kernel",
-        Ok("debug") => "the debug test kernel",
-        _ => "the base test kernel",
-    };
-    out!(s, "| guest kernel | {kernel} ({which}) |");
+    out!(s, "| guest kernel | {} |", guest_kernel());
     if let Some((order, qset)) = results.seq_geometry {
         out!(
             s,
@@ -108,8 +117,14 @@ pub(super) fn markdown(args: &Args, plan: &Plan, results: &Results, elapsed: u64
         out!(s);
         out!(s, "| goal | measured | verdict |");
         out!(s, "|---|---|---|");
-        for (goal, measured, verdict) in goals {
-            out!(s, "| {goal} | {measured} | {verdict} |");
+        for goal in goals {
+            out!(
+                s,
+                "| {} | {} | {} |",
+                goal.goal,
+                goal.measured,
+                goal.verdict
+            );
         }
         out!(s);
     }
