@@ -193,7 +193,10 @@ pub fn run(args: &Args) -> Res<()> {
     print!("{markdown}");
     println!("{MARK} end bench.md {MARK}");
     println!("{MARK} begin summary.md {MARK}");
-    print!("{}", summary::summary(args, &plan, &results));
+    print!(
+        "{}",
+        summary::summary(&plan, &results, &args.date, args.repeats)
+    );
     println!("{MARK} end summary.md {MARK}");
     if let Some(svg) = svg {
         println!("{MARK} begin throughput.svg {MARK}");

@@ -13,13 +13,12 @@ use super::goals::goals;
 use super::plan::{size_name, Op, Plan, Target, MIB};
 use super::report::{guest_kernel, out, x};
 use super::results::Results;
-use super::Args;
 
 /// The passes in the order the README lists them.
 const PASSES: [Op; 4] = [Op::Fresh, Op::Overwrite, Op::Append, Op::Read];
 
-/// The summary as markdown.
-pub(super) fn summary(args: &Args, plan: &Plan, results: &Results) -> String {
+/// The summary as markdown, of a run on `date` that took `repeats` samples of every figure.
+pub(super) fn summary(plan: &Plan, results: &Results, date: &str, repeats: u32) -> String {
     let mut s = String::new();
     let accel = std::env::var("SCULLV_ACCEL").unwrap_or_else(|_| "unknown".into());
     out!(s, "# scullv benchmark summary");
@@ -35,8 +34,8 @@ pub(super) fn summary(args: &Args, plan: &Plan, results: &Results) -> String {
     out!(s, "| guest kernel | {} |", guest_kernel());
     out!(s, "| plan | {} |", plan.name);
     out!(s, "| accelerator | {} |", accel.to_uppercase());
-    out!(s, "| date | {} |", args.date);
-    out!(s, "| samples | median of {} |", args.repeats);
+    out!(s, "| date | {date} |");
+    out!(s, "| samples | median of {repeats} |");
     if !results.mmap.is_empty() {
         out!(s, "| mmap | {} mapped |", size_name(plan.mmap_size));
     }
@@ -129,4 +128,53 @@ pub(super) fn summary(args: &Args, plan: &Plan, results: &Results) -> String {
         out!(s);
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::sample::Stat;
+
+    fn stat(median: f64) -> Stat {
+        Stat {
+            median,
+            min: median,
+            max: median,
+        }
+    }
+
+    /// The headings and rows that scripts/bench-readme.sh reads.
+    #[test]
+    fn has_what_bench_readme_reads() {
+        let mut results = Results::default();
+        let bs = MIB as usize;
+        for op in PASSES {
+            results
+                .seq
+                .insert((MIB, bs, op, Target::Scullv), stat(2000.0));
+            results
+                .seq
+                .insert((MIB, bs, op, Target::Tmpfs), stat(1000.0));
+            results.paired.insert((MIB, bs, op), stat(2.0));
+        }
+        let text = summary(&Plan::new(true), &results, "today", 5);
+        for line in [
+            "| plan | quick |",
+            "| date | today |",
+            "| samples | median of 5 |",
+            "## Key ratios",
+            "| key ratio | measured |",
+            "| read: scullv/tmpfs, 1 MiB blocks, 1 MiB | 2.00x |",
+            "## 1 MiB blocks",
+            "| write fresh | 2000 | 1000 | 2.00x |",
+            "## Goals",
+            "| goal | result |",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "no line {line:?} in:\n{text}"
+            );
+        }
+        assert!(text.lines().any(|l| l.starts_with("| guest kernel | ")));
+    }
 }
