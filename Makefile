@@ -18,7 +18,7 @@ else
 KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR)
 endif
 
-.PHONY: modules clean rust-analyzer demo vm check lint bench debian-kdir help
+.PHONY: modules clean rust-analyzer demo vm check lint bench bench-readme debian-kdir help
 
 modules:
 	$(KMAKE) modules
@@ -44,6 +44,9 @@ lint:
 bench:
 	scripts/bench.sh $(if $(QUICK),--quick) $(if $(KERNEL),--kernel $(KERNEL))
 
+bench-readme:
+	scripts/bench-readme.sh
+
 debian-kdir:
 	scripts/debian-kdir.sh $(if $(RELEASE),--release $(RELEASE))
 
@@ -57,7 +60,9 @@ help:
 	@echo "  make vm [KERNEL=k]  a shell in the guest with the module loaded (base, debug, debian)"
 	@echo "  make check          the whole test suite on the base, debug and Debian kernels"
 	@echo "                      (KERNEL=base|debug|debian for one, TEST=name-part for some tests)"
-	@echo "  make lint           rustfmt (kernel settings) and a CLIPPY=1 build, warnings as errors"
+	@echo "  make lint           rustfmt (kernel settings) and a CLIPPY=1 build, warnings as errors;"
+	@echo "                      the README's benchmark block against results/summary.md"
 	@echo "  make bench [QUICK=1] [KERNEL=debian]  benchmarks against tmpfs, in one guest"
+	@echo "  make bench-readme   the README's benchmark block from results/ (a full run does it)"
 	@echo "  make rust-analyzer  rust-project.json for editors"
 	@echo "  make clean          remove build outputs from this folder"

@@ -3,7 +3,9 @@
 #
 # The benchmark (make bench): boots the base test kernel in QEMU once, runs
 # `scullv-tool bench` there against a tmpfs file, and writes what it prints to
-# results/bench.md and results/throughput.svg, with a header naming the machine.
+# results/bench.md (with a header naming the machine), results/summary.md (the
+# key figures, which scripts/bench-readme.sh puts into the README) and
+# results/throughput.svg.
 set -euo pipefail
 
 usage() {
@@ -19,12 +21,13 @@ copy, and the guest's memcpy bandwidth. About 9 minutes under TCG.
   --quick      a short plan (1 MiB and 32 MiB sizes, fewer calls): about 2 minutes
   --kernel K   base (the default) or debian: Debian's own DEBIAN_RELEASE kernel
                (default 7.3.4+deb13-amd64), with the module built for it
-  --out DIR    where to write bench.md, throughput.svg and bench.raw (the guest's
-               whole output); default results/ (results/debian/ for Debian's
-               kernel), or quick/ below it with --quick
+  --out DIR    where to write bench.md, summary.md, throughput.svg and bench.raw
+               (the guest's whole output); default results/ (results/debian/ for
+               Debian's kernel), or quick/ below it with --quick
 
 The committed results/ come from the full plan on an otherwise idle machine:
-other work on the same cores shows up as spread.
+other work on the same cores shows up as spread. After a full run,
+scripts/bench-readme.sh writes the README's figures from the summary.md files.
 USAGE
 }
 
@@ -96,17 +99,29 @@ fi
 extract() {
 	sed -n "/^=== begin $1 ===\$/,/^=== end $1 ===\$/{/^=== /d;p}" "$log"
 }
-for name in bench.md throughput.svg; do
+names="bench.md summary.md throughput.svg"
+for name in $names; do
 	extract "$name" >"$out/$name.new"
 	if [ ! -s "$out/$name.new" ]; then
-		rm -f "$out/$name.new"
+		for n in $names; do rm -f "$out/$n.new"; done
 		echo "error: the guest printed no $name (guest output: $log)" >&2
 		exit 1
 	fi
 done
-mv "$out/bench.md.new" "$out/bench.md"
-mv "$out/throughput.svg.new" "$out/throughput.svg"
+for name in $names; do
+	mv "$out/$name.new" "$out/$name"
+done
 cp "$log" "$out/bench.raw"
-echo "==> wrote $out/bench.md and $out/throughput.svg; goals:"
+echo "==> wrote $out/bench.md, $out/summary.md and $out/throughput.svg; goals:"
 sed -n '/^## Goals/,/^## /{/^| [A-Z]/p}' "$out/bench.md" |
 	awk -F' \\| ' '{ sub(/^\| /, "", $1); gsub(/\*/, "", $3); sub(/ \|$/, "", $3); print "    " $3 ": " $1 }'
+
+# A full run into results/ writes the README's figures (scripts/bench-readme.sh), from the base
+# kernel's summary and Debian's beside it when there is one.
+if [ -z "$quick" ] && [ "$out" = "$results" ]; then
+	if [ -f "$SCULLV_TOP/results/summary.md" ]; then
+		"$here/bench-readme.sh" | sed 's/^/==> /'
+	else
+		echo "==> the README's benchmark block waits for results/summary.md: run make bench"
+	fi
+fi

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # rustfmt with the kernel's .rustfmt.toml and a CLIPPY=1 module build with
-# warnings as errors; rustfmt and clippy on the test helper too.
+# warnings as errors; rustfmt and clippy on the test helper too; the README's
+# benchmark block against the results it is generated from.
 set -euo pipefail
 
 if [ "${1:-}" = --help ] || [ "${1:-}" = -h ]; then
@@ -30,4 +31,9 @@ run cargo fmt --manifest-path "$SCULLV_TOP/tests/helper/Cargo.toml" --check ||
 run cargo clippy --locked --manifest-path "$SCULLV_TOP/tests/helper/Cargo.toml" \
 	--target x86_64-unknown-linux-musl --target-dir "$SCULLV_CACHE/helper-target" -- -D warnings ||
 	die "clippy finds problems in the test helper"
+stage_done
+
+stage "the README's benchmark block against results/summary.md" lint-bench-readme
+run "$here/bench-readme.sh" --check ||
+	die "the README's benchmark block differs from what results/ makes" "run: scripts/bench-readme.sh"
 stage_done

@@ -5,6 +5,12 @@
 //!
 //! Each item gives a safe interface whose arguments cannot make the kernel write into memory
 //! that Rust code owns, other than the buffers handed to it for that call.
+//!
+//! System calls go through rustix; libc only for what rustix has no wrapper for: `fork` (rustix
+//! has only `runtime::kernel_fork`, a raw clone that skips the C library's own fork work, such as
+//! resetting the thread id musl caches, which Rust's std in the child relies on), the Linux AIO
+//! calls (`io_setup`, `io_submit`, `io_getevents`, `io_destroy`, through `syscall`), and
+//! `struct iovec`, the type the io-uring crate's `register_buffers` takes.
 
 use std::cell::Cell;
 use std::ffi::{c_long, c_uint, c_ulong, c_void};
@@ -13,10 +19,10 @@ use std::ops::Range;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::ptr;
 
-use nix::unistd::{ForkResult, Pid};
 use rustix::io::{Errno, Result};
 use rustix::ioctl::{Ioctl, IoctlOutput, Opcode};
 use rustix::mm::{MapFlags, ProtFlags};
+use rustix::process::Pid;
 
 /// The argument of an ioctl call.
 pub enum IoctlArg<'a> {
@@ -247,15 +253,16 @@ pub fn fork(child: impl FnOnce() -> u8) -> Result<Pid> {
     }
     let _ = std::io::stdout().flush();
     // SAFETY: The process has a single thread, so the child may run any code: no lock can be
-    // held by a thread that the child lacks.
-    match unsafe { nix::unistd::fork() } {
-        Ok(ForkResult::Parent { child }) => Ok(child),
-        Ok(ForkResult::Child) => {
+    // held by a thread that the child lacks. The C library's fork, not a raw one, so that the
+    // child's libc state (its thread id, its locks) is its own.
+    match unsafe { libc::fork() } {
+        -1 => Err(last_errno()),
+        0 => {
             let code = child();
             let _ = std::io::stdout().flush();
             std::process::exit(code.into())
         }
-        Err(e) => Err(Errno::from_raw_os_error(e as i32)),
+        pid => Pid::from_raw(pid).ok_or(Errno::IO),
     }
 }
 

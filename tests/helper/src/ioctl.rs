@@ -6,7 +6,6 @@
 use std::os::fd::AsFd;
 use std::path::Path;
 
-use nix::sys::wait::{waitpid, WaitStatus};
 use rustix::fs::OFlags;
 use rustix::io::Errno;
 use rustix::ioctl::opcode;
@@ -16,7 +15,7 @@ use crate::dev::{self, Cmd, DevArg, Param, ResetOnDrop, MAGIC};
 use crate::glue::{self, IoctlArg, NoAccessPage};
 use crate::util::{
     diag, ensure, expect_file, fail, model_write, open, open_rw, pattern, report, show, trim,
-    write_at, Ctx, Outcome, Res,
+    wait_child, write_at, Ctx, Ended, Res,
 };
 
 #[derive(clap::Args, Debug)]
@@ -315,12 +314,13 @@ pub fn run_unpriv(args: &UnprivArgs) -> Res<()> {
 
     let (uid, gid) = (args.uid, args.gid.unwrap_or(args.uid));
     let child = glue::fork(|| report(unpriv_checks(dev, uid, gid, &data, values))).ctx("fork")?;
-    let status = waitpid(child, None).map_err(|e| Outcome::Fail(format!("waitpid: {e}")))?;
+    let ended = wait_child(child)?;
     dev::reset(&fd)?;
-    match status {
-        WaitStatus::Exited(_, 0) => Ok(()),
-        other => fail!("checks as uid {uid} failed: {other:?}"),
-    }
+    ensure!(
+        ended == Ended::Exited(0),
+        "checks as uid {uid} failed: {ended}"
+    );
+    Ok(())
 }
 
 /// Drops to `uid`/`gid` for good (real, effective and saved ids, no supplementary groups).

@@ -66,8 +66,8 @@ enum Command {
     /// A seeded, position-dependent stream of --bytes on stdout, or (--check) a check of stdin
     /// against it, for moving large data through the device with dd
     Stream(stream::Args),
-    /// As root: the benchmark of `make bench` against a tmpfs file; prints the results (markdown
-    /// and an SVG chart) between `=== begin NAME ===` and `=== end NAME ===` lines
+    /// As root: the benchmark of `make bench` against a tmpfs file; prints the results (bench.md,
+    /// summary.md and throughput.svg) between `=== begin NAME ===` and `=== end NAME ===` lines
     Bench(bench::Args),
     /// Writes with the nth allocation failing (/proc/thread-self/fail-nth); the caller sets up
     /// failslab and fail_page_alloc

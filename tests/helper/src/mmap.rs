@@ -11,7 +11,6 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use nix::sys::wait::{waitpid, WaitStatus};
 use rustix::fs::OFlags;
 use rustix::io::Errno;
 use rustix::mm::MapFlags;
@@ -21,7 +20,7 @@ use crate::dev::{self, DevArg, Param, ResetOnDrop};
 use crate::glue::{self, Mapping};
 use crate::util::{
     diag, ensure, errno_name, expect_bytes, expect_file, fail, model_write, open, open_rw, pattern,
-    pattern_page, size_of, trim, write_at, Ctx, Outcome, Res, Watchdog,
+    pattern_page, size_of, trim, wait_child, write_at, Ctx, Ended, Res, Watchdog,
 };
 
 #[derive(clap::Args, Debug)]
@@ -419,11 +418,11 @@ fn counted_mappings(dev: &Path, fd: &impl AsFd, model: &[u8]) -> Res<()> {
     drop(map);
     let busy = expect_trim_busy(dev, "a forked child holds the only mapping");
     drop(ready_wr.take());
-    let status = waitpid(child, None).map_err(|e| Outcome::Fail(format!("waitpid: {e}")))?;
+    let ended = wait_child(child)?;
     busy?;
     ensure!(
-        status == WaitStatus::Exited(child, 0),
-        "the forked child's inherited mapping: expected the data (exit 0), got {status:?}"
+        ended == Ended::Exited(0),
+        "the forked child's inherited mapping: expected the data (exit 0), got {ended}"
     );
 
     // Three pages: all in allocated quanta at every order (at order 0, quantum 3 is a hole).

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use rustix::fs::{Mode, OFlags, SeekFrom};
 use rustix::io::Errno;
+use rustix::process::{Pid, Signal, WaitOptions};
 
 /// Why a subcommand stopped early.
 #[derive(Debug)]
@@ -65,33 +66,57 @@ pub fn report(result: Res<()>) -> u8 {
     }
 }
 
-/// The symbolic name of an errno.
+/// The symbolic name of an errno ("ENOSPC"), or "errno N" for a number Linux gives no name.
+///
+/// rustix's `Errno` has no names: its `Debug` and `Display` are `std::io::Error`'s (a message
+/// and the number), and musl, which the static helper links, has no `strerrorname_np`. nix's
+/// `Errno` is an enum of Linux's errno names whose derived `Debug` is the name (the first of
+/// aliases: EAGAIN, not EWOULDBLOCK; EOPNOTSUPP, not ENOTSUP). The helper uses nix for nothing
+/// else, built without features.
 pub fn errno_name(e: Errno) -> String {
-    const NAMES: &[(Errno, &str)] = &[
-        (Errno::PERM, "EPERM"),
-        (Errno::NOENT, "ENOENT"),
-        (Errno::INTR, "EINTR"),
-        (Errno::IO, "EIO"),
-        (Errno::NXIO, "ENXIO"),
-        (Errno::BADF, "EBADF"),
-        (Errno::AGAIN, "EAGAIN"),
-        (Errno::NOMEM, "ENOMEM"),
-        (Errno::ACCESS, "EACCES"),
-        (Errno::FAULT, "EFAULT"),
-        (Errno::BUSY, "EBUSY"),
-        (Errno::NODEV, "ENODEV"),
-        (Errno::INVAL, "EINVAL"),
-        (Errno::NOTTY, "ENOTTY"),
-        (Errno::FBIG, "EFBIG"),
-        (Errno::NOSPC, "ENOSPC"),
-        (Errno::SPIPE, "ESPIPE"),
-        (Errno::NOSYS, "ENOSYS"),
-        (Errno::OVERFLOW, "EOVERFLOW"),
-        (Errno::OPNOTSUPP, "EOPNOTSUPP"),
-    ];
-    match NAMES.iter().find(|(errno, _)| *errno == e) {
-        Some((_, name)) => (*name).to_string(),
-        None => format!("errno {}", e.raw_os_error()),
+    match nix::errno::Errno::from_raw(e.raw_os_error()) {
+        nix::errno::Errno::UnknownErrno => format!("errno {}", e.raw_os_error()),
+        name => format!("{name:?}"),
+    }
+}
+
+/// How a child process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// It exited with this code.
+    Exited(i32),
+    /// A signal of this number killed it.
+    Killed(i32),
+}
+
+impl Display for Ended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Ended::Exited(code) => write!(f, "exit {code}"),
+            // rustix's `Signal` has no name either; its `Debug` shows the string "Signal::BUS".
+            Ended::Killed(sig) => match Signal::from_named_raw(sig) {
+                Some(signal) => {
+                    let shown = format!("{signal:?}");
+                    let name = shown.trim_matches('"').trim_start_matches("Signal::");
+                    write!(f, "killed by SIG{name}")
+                }
+                None => write!(f, "killed by signal {sig}"),
+            },
+        }
+    }
+}
+
+/// Waits for the child process `pid` to end and says how it did.
+pub fn wait_child(pid: Pid) -> Res<Ended> {
+    match rustix::process::waitpid(Some(pid), WaitOptions::empty()).ctx("waitpid")? {
+        Some((_, status)) => match (status.exit_status(), status.terminating_signal()) {
+            (Some(code), _) => Ok(Ended::Exited(code)),
+            (None, Some(sig)) => Ok(Ended::Killed(sig)),
+            (None, None) => {
+                fail!("waitpid: child {pid:?} neither exited nor was killed: {status:?}")
+            }
+        },
+        None => fail!("waitpid: no status of child {pid:?}"),
     }
 }
 
@@ -275,6 +300,24 @@ impl Drop for Watchdog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_errnos() {
+        // What nix is here for: rustix shows no name.
+        assert!(!format!("{:?} {}", Errno::NOSPC, Errno::NOSPC).contains("ENOSPC"));
+        assert_eq!(errno_name(Errno::NOSPC), "ENOSPC");
+        assert_eq!(errno_name(Errno::AGAIN), "EAGAIN");
+        assert_eq!(errno_name(Errno::OPNOTSUPP), "EOPNOTSUPP");
+        assert_eq!(errno_name(Errno::NOTTY), "ENOTTY");
+        assert_eq!(errno_name(Errno::from_raw_os_error(4000)), "errno 4000");
+    }
+
+    #[test]
+    fn names_how_a_child_ended() {
+        assert_eq!(Ended::Exited(0).to_string(), "exit 0");
+        assert_eq!(Ended::Killed(7).to_string(), "killed by SIGBUS");
+        assert_eq!(Ended::Killed(200).to_string(), "killed by signal 200");
+    }
 
     #[test]
     fn pattern_names_its_page() {
