@@ -74,15 +74,16 @@ test_load_defaults() {
 	dmesg -c >/dev/null
 	load || fail "insmod with no parameters failed"
 	line=$(dmesg | grep 'scullv: .*devices, order' | tail -n 1)
-	case "$line" in
-	*"4 devices, order 4, qset 500, size limit "*" bytes, mode 666") ;;
-	*) fail "load line: expected '4 devices, order 4, qset 500, size limit N bytes, mode 666', got '$line'" ;;
-	esac
+	echo "$line" | grep -qE '4 devices, order 4, qset 500, size limit [0-9]+ bytes, total limit [0-9]+ bytes, mode 666$' ||
+		fail "load line: expected '4 devices, order 4, qset 500, size limit N bytes, total limit M bytes, mode 666', got '$line'"
 	limit=$(echo "$line" | sed 's/.*size limit \([0-9]*\) bytes.*/\1/')
+	total=$(echo "$line" | sed 's/.*total limit \([0-9]*\) bytes.*/\1/')
 	ram=$(($(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo) * KB))
 	# Half the RAM present at load; MemTotal excludes what the kernel reserved.
 	[ "$limit" -ge $((ram / 2)) ] && [ "$limit" -le $((ram / 2 + 256 * MB)) ] ||
 		fail "default size limit: expected about half of $ram bytes, got $limit"
+	[ "$total" -ge $((ram / 2)) ] && [ "$total" -le $((ram / 2 + 256 * MB)) ] ||
+		fail "default total limit: expected about half of $ram bytes, got $total"
 	for i in 0 1 2 3; do
 		mode=$(ls -l /dev/scullv$i | cut -c1-10)
 		expect_eq "mode of /dev/scullv$i" "crw-rw-rw-" "$mode"
@@ -112,10 +113,11 @@ test_bad_params() {
 
 test_good_params() {
 	dmesg -c >/dev/null
-	load scullv_devs=2 scullv_order=0 scullv_qset=1 scullv_mode=0600 scullv_size_limit=1048576 ||
-		fail "insmod with valid parameters failed"
-	dmesg | grep -q '2 devices, order 0, qset 1, size limit 1048576 bytes, mode 600' ||
-		fail "load line: got '$(dmesg | grep 'scullv:' | tail -n 1)'"
+	load scullv_devs=2 scullv_order=0 scullv_qset=1 scullv_mode=0600 scullv_size_limit=1048576 \
+		scullv_total_limit=2097152 || fail "insmod with valid parameters failed"
+	want='2 devices, order 0, qset 1, size limit 1048576 bytes, total limit 2097152 bytes, mode 600'
+	dmesg | grep -q "$want" ||
+		fail "load line: expected '$want', got '$(dmesg | grep 'scullv:' | tail -n 1)'"
 	expect_eq "mode of /dev/scullv1" "crw-------" "$(ls -l /dev/scullv1 | cut -c1-10)"
 	[ ! -e /dev/scullv2 ] || fail "/dev/scullv2 exists with scullv_devs=2"
 	expect_eq "empty device line" "Device 1: qset 1, order 0, sz 0" \
@@ -138,6 +140,130 @@ test_size_limit() {
 	# Seeking past the limit is allowed.
 	dd if=/dev/scullv0 of=/dev/null bs=1 skip=2000000 count=1 2>/tmp/err ||
 		fail "seek past the limit: $(cat /tmp/err)"
+}
+
+# write_results OUTPUT: the results of the write() calls that "scullv-tool fill" printed.
+write_results() {
+	echo "$1" | sed -n 's/^# write [0-9]* at [0-9]* ([0-9]* bytes): //p' | tr '\n' ' ' |
+		sed 's/ $//'
+}
+
+# fill DEV ARGS...: "scullv-tool fill" on DEV, its output shown as diagnostics and kept in $out.
+fill() {
+	dev=$1
+	shift
+	out=$(scullv-tool fill --dev "$dev" "$@") || fail "scullv-tool fill --dev $dev $*: $out"
+	echo "$out" | sed 's/^# /#   /'
+}
+
+test_total_limit() {
+	# 16 quanta of 64 KiB for all devices together.
+	load scullv_total_limit=1048576 || return
+	head -c $((2 * MB)) /dev/urandom >/tmp/tl
+	fill /dev/scullv0 --data /tmp/tl --block 655360 --max-writes 1
+	expect_eq "one write of 10 quanta to /dev/scullv0" 655360 "$(write_results "$out")"
+	# 6 quanta left: a 1 MiB write stores what fits and returns that short count.
+	fill /dev/scullv1 --data /tmp/tl --block $MB --max-writes 1
+	expect_eq "a 1 MiB write to /dev/scullv1 with 6 quanta left under the total limit" 393216 \
+		"$(write_results "$out")"
+	# Nothing fits: ENOSPC, nothing stored.
+	fill /dev/scullv1 --data /tmp/tl --block $MB --max-writes 1
+	expect_eq "the next 1 MiB write to /dev/scullv1, with no quantum left" ENOSPC \
+		"$(write_results "$out")"
+	expect_eq "size of /dev/scullv1 after the ENOSPC" 393216 "$(size_of 1)"
+	expect_eq "size of /dev/scullv0" 655360 "$(size_of 0)"
+	# A trim gives the memory back at once: 10 more quanta fit, the 11th does not.
+	: >/dev/scullv0
+	fill /dev/scullv1 --data /tmp/tl --block $QUANTUM --max-writes 11
+	want=
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		want="$want$QUANTUM "
+	done
+	expect_eq "11 writes of one quantum to /dev/scullv1 after the trim of /dev/scullv0" \
+		"${want}ENOSPC" "$(write_results "$out")"
+	expect_eq "size of /dev/scullv1" $MB "$(size_of 1)"
+	head -c $MB /tmp/tl >/tmp/tl1
+	cmp /tmp/tl1 /dev/scullv1 || fail "/dev/scullv1 does not hold the bytes written to it"
+	# An empty device gets nothing either.
+	fill /dev/scullv2 --block 1 --max-writes 1
+	expect_eq "a 1-byte write to the empty /dev/scullv2 with no quantum left" ENOSPC \
+		"$(write_results "$out")"
+	expect_eq "size of /dev/scullv2 after the ENOSPC" 0 "$(size_of 2)"
+}
+
+test_total_limit_bad_param() {
+	for v in -1 -9223372036854775808; do
+		unload
+		dmesg -c >/dev/null
+		if insmod "$MODULE" scullv_total_limit=$v 2>/tmp/err; then
+			fail "insmod scullv_total_limit=$v: expected EINVAL, it loaded"
+		fi
+		grep -q 'Invalid argument\|Invalid parameters' /tmp/err ||
+			fail "insmod scullv_total_limit=$v: expected 'Invalid argument', got '$(cat /tmp/err)'"
+		want="invalid scullv_total_limit=$v: allowed range is 0..9223372036854775807"
+		dmesg | grep -qF "$want" ||
+			fail "insmod scullv_total_limit=$v: expected the log line '$want', got '$(dmesg | tail -n 2)'"
+		! loaded || fail "a failed insmod scullv_total_limit=$v left the module loaded"
+	done
+	# The upper bound itself is allowed.
+	dmesg -c >/dev/null
+	load scullv_total_limit=9223372036854775807 ||
+		fail "insmod scullv_total_limit=9223372036854775807 (the upper bound) failed"
+	dmesg | grep -q 'total limit 9223372036854775807 bytes' ||
+		fail "load line: expected 'total limit 9223372036854775807 bytes', got '$(dmesg | grep 'scullv:' | tail -n 1)'"
+}
+
+# As user nobody, fill every device in turn with 1 MiB writes of zeros until one fails: with the
+# default limits, all together stop at the total limit (half the RAM), with ENOSPC, not with a
+# kill, and a trim gives the memory back. Not named *total_limit*, so that "-t total_limit" does
+# not select it by accident.
+test_fill_all_unprivileged() {
+	[ "$FLAVOUR" != debug ] || return "$KSFT_SKIP"
+	dmesg -c >/dev/null
+	load || return
+	line=$(dmesg | grep 'scullv: .*devices, order' | tail -n 1)
+	total=$(echo "$line" | sed -n 's/.*total limit \([0-9]*\) bytes.*/\1/p')
+	# Without a total limit this would fill the RAM devices x half of it over, and OOM the guest.
+	[ -n "$total" ] ||
+		fail "load line: expected 'total limit M bytes', got '$line' (not filling the devices without one)"
+	avail() { sed -n 's/^MemAvailable: *\([0-9]*\) kB/\1/p' /proc/meminfo; }
+	before=$(avail)
+	msg "total limit $total bytes; MemAvailable $before kB"
+	stored=0
+	for i in 0 1 2 3; do
+		start=$(date +%s)
+		# Bounded one byte past what the total limit leaves, so that a limit not kept fails
+		# the test instead of filling the RAM.
+		out=$(scullv-tool fill --dev /dev/scullv$i --uid 65534 --block $MB --quiet \
+			--max-bytes $((total - stored + 1)))
+		rc=$?
+		echo "$out" | sed 's/^# /#   /'
+		[ $rc -lt 128 ] ||
+			fail "the writer to /dev/scullv$i (uid 65534) was killed by signal $((rc - 128)), expected it to end with ENOSPC"
+		[ $rc -eq 0 ] || fail "the writer to /dev/scullv$i (uid 65534) failed (exit $rc)"
+		end=$(echo "$out" | sed -n 's/^# ended: \(.*\) after [0-9]* writes.*/\1/p')
+		expect_eq "how the writes to /dev/scullv$i as uid 65534 ended" ENOSPC "$end"
+		size=$(size_of $i)
+		stored=$((stored + size))
+		msg "/dev/scullv$i: $size bytes stored in $(($(date +%s) - start)) s; MemAvailable $(avail) kB"
+	done
+	msg "stored in all: $stored bytes of the total limit $total"
+	[ "$stored" -le "$total" ] ||
+		fail "bytes stored in all devices: expected at most the total limit $total, got $stored"
+	[ "$stored" -ge $((total / 10 * 9)) ] ||
+		fail "bytes stored in all devices: expected at least 90% of the total limit $total, got $stored"
+	if dmesg | grep -E 'Out of memory|oom-kill|Killed process' >/tmp/oom; then
+		sed 's/^/#   /' /tmp/oom | head -n 5
+		fail "the kernel log reports an OOM kill while the devices filled"
+	fi
+	for i in 0 1 2 3; do
+		: >/dev/scullv$i
+	done
+	after=$(avail)
+	msg "after the trims: MemAvailable $after kB (before: $before kB)"
+	diff=$((after > before ? after - before : before - after))
+	[ "$diff" -le $((before / 10)) ] ||
+		fail "MemAvailable after trimming all devices: expected within 10% of $before kB, got $after kB"
 }
 
 test_book_example() {
@@ -298,6 +424,36 @@ test_mmap_order0() {
 	scullv-tool mmap --dev /dev/scullv0 --order 0
 }
 
+test_mmap_private_whole() {
+	load || return
+	scullv-tool mmap-private whole --dev /dev/scullv0
+}
+
+test_mmap_private_inner() {
+	load || return
+	scullv-tool mmap-private inner --dev /dev/scullv0
+}
+
+test_mmap_private_two_devices() {
+	load || return
+	scullv-tool mmap-private two-devices --dev /dev/scullv0 --other /dev/scullv1
+}
+
+test_mmap_private_cow() {
+	load || return
+	scullv-tool mmap-private cow --dev /dev/scullv0
+}
+
+test_mmap_private_fork() {
+	load || return
+	scullv-tool mmap-private fork --dev /dev/scullv0
+}
+
+test_mmap_private_sigbus() {
+	load || return
+	scullv-tool mmap-private sigbus --dev /dev/scullv0
+}
+
 test_differential() {
 	load || return
 	msg "SEED=$SEED"
@@ -422,20 +578,67 @@ test_kmemleak() {
 	fi
 }
 
+# Loads with the nth allocation of the load failing, for n = 1, 2, ... until a load has no
+# failure left to inject: after each failed load nothing of the module remains; the last load
+# works; rmmod leaves nothing to kmemleak. The loads are init_module() calls of scullv-tool
+# load-walk, which reads fail-nth back after each (see there why not "exec insmod"). The walk
+# starts after the kernel's allocations that come before it parses the parameters (found with
+# an unparsable value, which the kernel rejects before any code of the module runs): from n=1
+# it takes a third longer (62 s against 48 s on the debug kernel under TCG), and nothing of
+# the module runs in that stretch.
+test_load_failure_walk() {
+	dbg=/sys/kernel/debug
+	kml=$dbg/kmemleak
+	[ "$FLAVOUR" = debug ] && [ -d $dbg/failslab ] && [ -e /proc/self/fail-nth ] && [ -e $kml ] ||
+		return "$KSFT_SKIP"
+	unload
+	# Only failslab: fail_page_alloc back to ignoring sleeping allocations (an earlier test may
+	# have armed it), since its injected failures print allocation warnings with call traces.
+	echo 0 >$dbg/failslab/verbose
+	echo N >$dbg/failslab/ignore-gfp-wait
+	[ ! -d $dbg/fail_page_alloc ] || echo Y >$dbg/fail_page_alloc/ignore-gfp-wait
+	echo clear >$kml
+	start=$(date +%s)
+	scullv-tool load-walk --module "$MODULE" --max-n 3000 --start-after scullv_devs=abc \
+		--absent /dev/scullv0,/dev/scullv1,/dev/scullv2,/dev/scullv3,/proc/scullvmem
+	rc=$?
+	echo Y >$dbg/failslab/ignore-gfp-wait
+	msg "the walk took $(($(date +%s) - start)) s"
+	[ $rc -eq 0 ] || fail "the load walk failed (exit $rc)"
+	loaded || fail "the walk's last load left no scullv in /proc/modules"
+	dd if=/dev/urandom of=/tmp/walk bs=70000 count=1 2>/dev/null
+	cat /tmp/walk >/dev/scullv3 || fail "write to /dev/scullv3 after the walk failed"
+	cmp /tmp/walk /dev/scullv3 || fail "/dev/scullv3 after the walk does not read back what was written"
+	rmmod scullv || fail "rmmod after the walk failed"
+	sleep 6
+	echo scan >$kml
+	echo scan >$kml
+	echo scan >$kml
+	if grep -q scullv $kml; then
+		sed 's/^/#   /' $kml | head -n 40
+		fail "kmemleak reports objects allocated by scullv or during the walk"
+	fi
+}
+
 # --- runner --------------------------------------------------------------
 
-TESTS="load_defaults bad_params good_params size_limit book_example proc_complete
+TESTS="load_defaults bad_params good_params size_limit total_limit total_limit_bad_param
+fill_all_unprivileged book_example proc_complete
 devices_independent large_readback holes_and_eof append_and_trim_rules fsync rw_calls
 uring_64bit uring_32bit
 ioctl_64bit ioctl_32bit ioctl_unprivileged_64bit ioctl_unprivileged_32bit ioctl_load_values
-mmap_order4 mmap_order0 differential differential_small_geometry concurrency rmmod_busy
-rmmod_cycles memcg fault_injection kmemleak"
+mmap_order4 mmap_order0 mmap_private_whole mmap_private_inner mmap_private_two_devices
+mmap_private_cow mmap_private_fork mmap_private_sigbus
+differential differential_small_geometry concurrency rmmod_busy
+rmmod_cycles memcg fault_injection kmemleak load_failure_walk"
 
 skip_reason() {
 	case "$1" in
 	memcg) echo "no memory controller in cgroup2" ;;
 	fault_injection) echo "fault injection needs the debug kernel (FAILSLAB, FAIL_PAGE_ALLOC, FAULT_INJECTION_DEBUG_FS)" ;;
 	kmemleak) echo "kmemleak needs the debug kernel (DEBUG_KMEMLEAK)" ;;
+	fill_all_unprivileged) echo "filling half the RAM is too slow on the debug kernel (page debugging)" ;;
+	load_failure_walk) echo "the load-failure walk needs the debug kernel (FAILSLAB, FAULT_INJECTION_DEBUG_FS, DEBUG_KMEMLEAK)" ;;
 	*) echo "prerequisite missing" ;;
 	esac
 }

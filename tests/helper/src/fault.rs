@@ -33,7 +33,7 @@ const FAR_ITEM: u64 = 256 << 20;
 const CLEAN_RUNS: u32 = 3;
 
 /// This thread's fail-nth file.
-fn fail_nth_path() -> Option<PathBuf> {
+pub fn fail_nth_path() -> Option<PathBuf> {
     let tid = rustix::thread::gettid().as_raw_nonzero();
     [
         "/proc/thread-self/fail-nth".into(),
@@ -45,7 +45,7 @@ fn fail_nth_path() -> Option<PathBuf> {
 }
 
 /// Reads the fail-nth value: 0 once the armed failure was injected.
-fn read_fail_nth(fd: &OwnedFd) -> Res<u32> {
+pub fn read_fail_nth(fd: &OwnedFd) -> Res<u32> {
     let mut buf = [0; 16];
     let n = rustix::io::pread(fd, &mut buf, 0).ctx("read fail-nth")?;
     match std::str::from_utf8(&buf[..n])

@@ -134,13 +134,30 @@ pub struct Mapping {
     len: usize,
     /// Which pages are still mapped.
     mapped: Vec<bool>,
+    /// Whether the pages were mapped with `PROT_WRITE`.
+    writable: bool,
 }
 
 impl Mapping {
     /// Maps `len` bytes of `fd` from `offset` for reading and writing, with `flags` (for example
     /// `MapFlags::SHARED`).
     pub fn new(fd: BorrowedFd<'_>, offset: u64, len: usize, flags: MapFlags) -> Result<Self> {
-        let prot = ProtFlags::READ | ProtFlags::WRITE;
+        Self::with_prot(fd, offset, len, ProtFlags::READ | ProtFlags::WRITE, flags)
+    }
+
+    /// Maps `len` bytes of `fd` from `offset` for reading only, with `flags`.
+    pub fn read_only(fd: BorrowedFd<'_>, offset: u64, len: usize, flags: MapFlags) -> Result<Self> {
+        Self::with_prot(fd, offset, len, ProtFlags::READ, flags)
+    }
+
+    /// Maps `len` bytes of `fd` from `offset` with `prot` and `flags`.
+    fn with_prot(
+        fd: BorrowedFd<'_>,
+        offset: u64,
+        len: usize,
+        prot: ProtFlags,
+        flags: MapFlags,
+    ) -> Result<Self> {
         // SAFETY: A new mapping at an address the kernel chooses aliases no memory.
         let ptr = unsafe { rustix::mm::mmap(ptr::null_mut(), len, prot, flags, fd, offset) }?;
         let pages = len.div_ceil(rustix::param::page_size());
@@ -148,6 +165,7 @@ impl Mapping {
             ptr: ptr.cast(),
             len,
             mapped: vec![true; pages],
+            writable: prot.contains(ProtFlags::WRITE),
         })
     }
 
@@ -186,9 +204,10 @@ impl Mapping {
 
     /// Copies `data` into the mapping at `offset`.
     pub fn write(&mut self, offset: usize, data: &[u8]) {
+        assert!(self.writable, "write to a mapping without PROT_WRITE");
         self.check(&(offset..offset + data.len()));
-        // SAFETY: `check` proved the target lies in mapped pages, and `data` is not in them: no
-        // slice of the mapping is ever handed out.
+        // SAFETY: `check` proved the target lies in mapped pages, mapped writable (asserted
+        // above), and `data` is not in them: no slice of the mapping is ever handed out.
         unsafe { ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.add(offset), data.len()) };
     }
 
@@ -209,9 +228,10 @@ impl Mapping {
         range: Range<usize>,
         pos: u64,
     ) -> Result<usize> {
+        assert!(self.writable, "pread into a mapping without PROT_WRITE");
         self.check(&range);
-        // SAFETY: The range is mapped, and the slice lives only for this call, during which no
-        // other reference to the mapping exists.
+        // SAFETY: The range is mapped, writable (asserted above), and the slice lives only for
+        // this call, during which no other reference to the mapping exists.
         let buf = unsafe { std::slice::from_raw_parts_mut(self.ptr.add(range.start), range.len()) };
         rustix::io::pread(fd, buf, pos)
     }

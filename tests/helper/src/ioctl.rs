@@ -324,7 +324,7 @@ pub fn run_unpriv(args: &UnprivArgs) -> Res<()> {
 }
 
 /// Drops to `uid`/`gid` for good (real, effective and saved ids, no supplementary groups).
-fn drop_privileges(uid: u32, gid: u32) -> Res<()> {
+pub fn drop_privileges(uid: u32, gid: u32) -> Res<()> {
     rustix::thread::set_thread_groups(&[]).ctx("setgroups")?;
     let gid = Gid::from_raw(gid);
     rustix::thread::set_thread_res_gid(gid, gid, gid).ctx("setresgid")?;

@@ -12,9 +12,12 @@ mod concurrent;
 mod dev;
 mod diff;
 mod fault;
+mod fill;
 mod glue;
 mod ioctl;
+mod loadwalk;
 mod mmap;
+mod mmap_private;
 mod rw;
 mod stream;
 #[cfg(any(target_pointer_width = "64", io_uring_skip_arch_check))]
@@ -47,6 +50,9 @@ enum Command {
     /// As root: a mapping of the device at --order, SIGBUS, zeroed tails, refused trims, mapping
     /// counts across fork and partial munmap, read()/write() on a mapping of the device
     Mmap(mmap::Args),
+    /// As root: MAP_PRIVATE mappings of the device, one check a run: what they show against
+    /// read(), copy-on-write, fork, refused trims, SIGBUS (trims the device)
+    MmapPrivate(mmap_private::Args),
     /// Maps the page at --offset and reads it (run by `mmap`, which expects SIGBUS)
     #[command(hide = true)]
     Touch(mmap::TouchArgs),
@@ -72,6 +78,13 @@ enum Command {
     /// Writes with the nth allocation failing (/proc/thread-self/fail-nth); the caller sets up
     /// failslab and fail_page_alloc
     Fault(fault::Args),
+    /// write() calls of --block bytes at the end of the device until one fails, each result
+    /// printed; optionally as an unprivileged --uid
+    Fill(fill::Args),
+    /// As root: loads the module with the nth allocation of finit_module() failing, n = 1, 2,
+    /// ... until a load has no failure left to inject; nothing may remain after a failed load
+    /// (the caller sets up failslab); leaves the module loaded
+    LoadWalk(loadwalk::Args),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +92,7 @@ fn main() -> ExitCode {
         Command::Ioctl(args) => ioctl::run(args),
         Command::IoctlUnpriv(args) => ioctl::run_unpriv(args),
         Command::Mmap(args) => mmap::run(args),
+        Command::MmapPrivate(args) => mmap_private::run(args),
         Command::Touch(args) => mmap::touch(args),
         Command::MapHold(args) => mmap::hold(args),
         Command::Rw(args) => rw::run(args),
@@ -87,6 +101,8 @@ fn main() -> ExitCode {
         Command::Diff(args) => diff::run(args),
         Command::Concurrent(args) => concurrent::run(args),
         Command::Fault(args) => fault::run(args),
+        Command::Fill(args) => fill::run(args),
+        Command::LoadWalk(args) => loadwalk::run(args),
         Command::Stream(args) => stream::run(args),
         Command::Bench(args) => bench::run(args),
     };

@@ -42,6 +42,23 @@ pub struct TouchArgs {
     /// Read a byte at this offset first, in the same mapping, which spans both
     #[arg(long)]
     after: Option<u64>,
+    /// Map MAP_PRIVATE (PROT_READ, or PROT_READ|PROT_WRITE with --write) instead of MAP_SHARED
+    #[arg(long)]
+    private: bool,
+    /// Write the byte at --offset instead of reading it
+    #[arg(long)]
+    write: bool,
+}
+
+/// How the `touch` child maps the device and touches the page.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Access {
+    /// A MAP_SHARED mapping, read.
+    Shared,
+    /// A MAP_PRIVATE PROT_READ mapping, read.
+    PrivateRead,
+    /// A MAP_PRIVATE PROT_READ|PROT_WRITE mapping, written (a copy-on-write fault).
+    PrivateWrite,
 }
 
 #[derive(clap::Args, Debug)]
@@ -54,7 +71,7 @@ pub struct HoldArgs {
 }
 
 /// The pattern's salt for the data written first.
-const SALT: u32 = 0x3a3a_0000;
+pub const SALT: u32 = 0x3a3a_0000;
 
 /// Runs the `mmap` subcommand.
 pub fn run(args: &Args) -> Res<()> {
@@ -106,8 +123,15 @@ pub fn run(args: &Args) -> Res<()> {
         (pages0 * ps) as u64,
         Some(size0 as u64 - 1),
         "the first page at or past size, after the last page of the data",
+        Access::Shared,
     )?;
-    expect_sigbus(dev, (8 * quantum) as u64, None, "a page far past size")?;
+    expect_sigbus(
+        dev,
+        (8 * quantum) as u64,
+        None,
+        "a page far past size",
+        Access::Shared,
+    )?;
 
     // Bytes past size in the last page, written through the mapping, never become data.
     let tail = size0..pages0 * ps;
@@ -153,12 +177,14 @@ pub fn run(args: &Args) -> Res<()> {
         (3 * quantum) as u64,
         None,
         "a page in a hole (quantum 3)",
+        Access::Shared,
     )?;
     expect_sigbus(
         dev,
         (4 * quantum - ps) as u64,
         None,
         "the last page of the hole",
+        Access::Shared,
     )?;
     drop(map);
     diag!("unwritten pages of an allocated quantum read zeros; a hole raises SIGBUS");
@@ -170,7 +196,7 @@ pub fn run(args: &Args) -> Res<()> {
 /// Fails unless each file page in `pages` of a mapping whose first page is file page `first`
 /// shows the model's data,
 /// and zeros past its end.
-fn check_pages(
+pub fn check_pages(
     map: &Mapping,
     model: &[u8],
     first: usize,
@@ -237,13 +263,19 @@ fn through_mapping(
     Ok(())
 }
 
-/// MAP_PRIVATE is refused, and so are trimming opens while a mapping exists.
+/// A MAP_PRIVATE mapping shows the data too, and trimming opens are refused while a mapping
+/// exists (the `mmap-private` subcommand checks private mappings in depth).
 fn refused_while_mapped(dev: &Path, fd: &impl AsFd, model: &[u8]) -> Res<()> {
-    match Mapping::new(fd.as_fd(), 0, rustix::param::page_size(), MapFlags::PRIVATE) {
-        Err(Errno::INVAL) => {}
-        Ok(_) => fail!("MAP_PRIVATE: expected EINVAL, got a mapping"),
-        Err(e) => fail!("MAP_PRIVATE: expected EINVAL, got {}", errno_name(e)),
-    }
+    let ps = rustix::param::page_size();
+    let private = match Mapping::read_only(fd.as_fd(), 0, ps, MapFlags::PRIVATE) {
+        Ok(map) => map,
+        Err(e) => fail!(
+            "MAP_PRIVATE PROT_READ: expected a mapping, got {}",
+            errno_name(e)
+        ),
+    };
+    check_pages(&private, model, 0, 0..1)?;
+    drop(private);
     expect_trim_busy(dev, "mapped")?;
     open(dev, OFlags::WRONLY | OFlags::APPEND).ctx("open O_WRONLY|O_APPEND while mapped")?;
     ensure!(
@@ -251,12 +283,12 @@ fn refused_while_mapped(dev: &Path, fd: &impl AsFd, model: &[u8]) -> Res<()> {
         "size changed by opens while mapped"
     );
     expect_file("data after refused trims", fd, 0, model)?;
-    diag!("MAP_PRIVATE gives EINVAL; trimming opens give EBUSY while mapped, data intact");
+    diag!("MAP_PRIVATE maps the data; trimming opens give EBUSY while mapped, data intact");
     Ok(())
 }
 
 /// Fails unless every trimming open fails with EBUSY.
-fn expect_trim_busy(dev: &Path, when: &str) -> Res<()> {
+pub fn expect_trim_busy(dev: &Path, when: &str) -> Res<()> {
     for (flags, name) in [
         (OFlags::WRONLY, "O_WRONLY"),
         (OFlags::RDWR | OFlags::TRUNC, "O_RDWR|O_TRUNC"),
@@ -277,9 +309,16 @@ fn expect_trim_busy(dev: &Path, when: &str) -> Res<()> {
     Ok(())
 }
 
-/// Fails unless touching the page at `offset` kills a child process with SIGBUS; with `after`,
-/// the child first reads the byte there, in the same mapping, and must survive that.
-fn expect_sigbus(dev: &Path, offset: u64, after: Option<u64>, what: &str) -> Res<()> {
+/// Fails unless touching the page at `offset` (mapped and touched as `access` says) kills a child
+/// process with SIGBUS; with `after`, the child first reads the byte there, in the same mapping,
+/// and must survive that.
+pub fn expect_sigbus(
+    dev: &Path,
+    offset: u64,
+    after: Option<u64>,
+    what: &str,
+    access: Access,
+) -> Res<()> {
     let mut touch = Command::new("/proc/self/exe");
     touch
         .args(["touch", "--dev"])
@@ -288,6 +327,20 @@ fn expect_sigbus(dev: &Path, offset: u64, after: Option<u64>, what: &str) -> Res
     if let Some(after) = after {
         touch.args(["--after", &after.to_string()]);
     }
+    match access {
+        Access::Shared => {}
+        Access::PrivateRead => {
+            touch.arg("--private");
+        }
+        Access::PrivateWrite => {
+            touch.args(["--private", "--write"]);
+        }
+    }
+    let what = match access {
+        Access::Shared => what.to_string(),
+        Access::PrivateRead => format!("{what}, read through a MAP_PRIVATE mapping"),
+        Access::PrivateWrite => format!("{what}, written through a MAP_PRIVATE mapping"),
+    };
     let mut child = touch
         .stdout(Stdio::piped())
         .spawn()
@@ -304,17 +357,17 @@ fn expect_sigbus(dev: &Path, offset: u64, after: Option<u64>, what: &str) -> Res
         }
         thread::sleep(Duration::from_millis(20));
     };
-    ensure!(
-        status.signal() == Some(Signal::BUS.as_raw()),
-        "touching {what} (offset {offset}): expected SIGBUS, got {status}"
-    );
+    let mut out = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        stdout
+            .read_to_string(&mut out)
+            .ctx("read the child's output")?;
+    }
+    if status.signal() != Some(Signal::BUS.as_raw()) {
+        let said = out.lines().last().unwrap_or("nothing");
+        fail!("touching {what} (offset {offset}): expected SIGBUS, got {status} (it said: {said})");
+    }
     if let Some(after) = after {
-        let mut out = String::new();
-        if let Some(mut stdout) = child.stdout.take() {
-            stdout
-                .read_to_string(&mut out)
-                .ctx("read the child's output")?;
-        }
         ensure!(
             out.contains(&format!("at offset {after} with no signal")),
             "touching {what}: the SIGBUS came at offset {after}, before offset {offset}"
@@ -323,7 +376,8 @@ fn expect_sigbus(dev: &Path, offset: u64, after: Option<u64>, what: &str) -> Res
     Ok(())
 }
 
-/// Runs the hidden `touch` subcommand: maps the page at the offset and reads its first byte.
+/// Runs the hidden `touch` subcommand: maps the page at the offset and reads (or writes) its
+/// first byte.
 pub fn touch(args: &TouchArgs) -> Res<()> {
     let fd = open_rw(&args.dev.dev)?;
     let ps = rustix::param::page_size() as u64;
@@ -331,11 +385,24 @@ pub fn touch(args: &TouchArgs) -> Res<()> {
     let offsets = offsets.iter().flatten();
     let start = offsets.clone().min().unwrap_or(&0) / ps * ps;
     let end = (offsets.clone().max().unwrap_or(&0) / ps + 1) * ps;
-    let map = Mapping::new(fd.as_fd(), start, (end - start) as usize, MapFlags::SHARED)
-        .ctx(format_args!("mmap {start}..{end}"))?;
-    for &offset in offsets {
-        let byte = map.read((offset - start) as usize, 1)[0];
-        diag!("read {byte:#04x} at offset {offset} with no signal");
+    let len = (end - start) as usize;
+    let mut map = match (args.private, args.write) {
+        (false, _) => Mapping::new(fd.as_fd(), start, len, MapFlags::SHARED),
+        (true, false) => Mapping::read_only(fd.as_fd(), start, len, MapFlags::PRIVATE),
+        (true, true) => Mapping::new(fd.as_fd(), start, len, MapFlags::PRIVATE),
+    }
+    .ctx(format_args!("mmap {start}..{end}"))?;
+    if let Some(after) = args.after {
+        let byte = map.read((after - start) as usize, 1)[0];
+        diag!("read {byte:#04x} at offset {after} with no signal");
+    }
+    let at = (args.offset - start) as usize;
+    if args.write {
+        map.write(at, &[0x5a]);
+        diag!("wrote 0x5a at offset {} with no signal", args.offset);
+    } else {
+        let byte = map.read(at, 1)[0];
+        diag!("read {byte:#04x} at offset {} with no signal", args.offset);
     }
     Ok(())
 }
