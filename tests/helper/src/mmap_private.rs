@@ -10,7 +10,6 @@ use std::cell::Cell;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use nix::sys::wait::{waitpid, WaitStatus};
 use rustix::mm::MapFlags;
 
 use crate::dev::{self, DevArg, Param, ResetOnDrop};
@@ -18,7 +17,7 @@ use crate::glue::{self, Mapping};
 use crate::mmap::{check_pages, expect_sigbus, expect_trim_busy, Access, SALT};
 use crate::util::{
     diag, ensure, expect_bytes, expect_file, model_write, open_rw, pattern, read_at, report,
-    size_of, trim, write_at, Ctx, Outcome, Res,
+    size_of, trim, wait_child, write_at, Ctx, Ended, Res,
 };
 
 /// The checks, one a run.
@@ -407,11 +406,11 @@ fn fork(dev: &Path, s: &Setup) -> Res<()> {
         expect_trim_busy(dev, "only a forked child holds the (MAP_PRIVATE) mapping")
     });
     drop(go_wr.take());
-    let status = waitpid(child, None).map_err(|e| Outcome::Fail(format!("waitpid: {e}")))?;
+    let ended = wait_child(child)?;
     busy?;
     ensure!(
-        status == WaitStatus::Exited(child, 0),
-        "the forked child's checks of its MAP_PRIVATE map: expected exit 0, got {status:?}"
+        matches!(ended, Ended::Exited(0)),
+        "the forked child's checks of its MAP_PRIVATE map: expected exit 0, got {ended}"
     );
     expect_file("data after the child ended", &s.fd, 0, &model)?;
     trim(dev)?;
