@@ -36,6 +36,45 @@ pub struct Args {
     /// Print only the calls that did not write the whole block, and the summary
     #[arg(long)]
     quiet: bool,
+    /// When the calls end, before printing or freeing anything, move this process into the
+    /// cgroup of this `cgroup.procs` file (opened at the start), and print a short call only
+    /// then: a writer in a cgroup that the device has filled must not need memory charged there
+    /// (a page for its stack or heap, a VMA split when it unmaps), which only the cgroup's OOM
+    /// killer could give it
+    #[arg(long)]
+    leave_cgroup: Option<PathBuf>,
+}
+
+/// Moves this process into another cgroup through its `cgroup.procs`, opened before the writes.
+struct Leave {
+    procs: Option<rustix::fd::OwnedFd>,
+    pid: String,
+}
+
+impl Leave {
+    fn new(path: Option<&PathBuf>) -> Res<Self> {
+        let procs = match path {
+            Some(path) => {
+                Some(open(path, OFlags::WRONLY).ctx(format_args!("open {}", path.display()))?)
+            }
+            None => None,
+        };
+        let pid = rustix::process::getpid().as_raw_nonzero().to_string();
+        Ok(Self { procs, pid })
+    }
+
+    /// Whether the process is still to leave its cgroup.
+    fn armed(&self) -> bool {
+        self.procs.is_some()
+    }
+
+    /// Leaves the cgroup, once; nothing here allocates.
+    fn now(&mut self) -> Res<()> {
+        if let Some(procs) = self.procs.take() {
+            rustix::io::write(&procs, self.pid.as_bytes()).ctx("write to cgroup.procs")?;
+        }
+        Ok(())
+    }
 }
 
 /// Runs the `fill` subcommand. Prints `# write N at POS (LEN bytes): RESULT` for each call
@@ -55,6 +94,8 @@ pub fn run(args: &Args) -> Res<()> {
     // O_RDWR does not trim; the calls go on from the device's current size.
     let fd = open(dev, OFlags::RDWR).ctx(format_args!("open {} O_RDWR{who}", dev.display()))?;
     let mut pos = rustix::fs::seek(&fd, SeekFrom::End(0)).ctx("lseek(SEEK_END)")?;
+    let mut leave = Leave::new(args.leave_cgroup.as_ref())?;
+    let mut short = None;
     let mut block = Vec::with_capacity(args.block);
     let (mut calls, mut written) = (0u64, 0u64);
     let reason = loop {
@@ -74,11 +115,15 @@ pub fn run(args: &Args) -> Res<()> {
         calls += 1;
         match rustix::io::write(&fd, &block) {
             Ok(0) => {
+                leave.now()?;
                 diag!("write {calls} at {pos} ({} bytes): 0", block.len());
                 break "write() returned 0".to_string();
             }
             Ok(n) => {
-                if !args.quiet || n != block.len() {
+                if leave.armed() && n != block.len() {
+                    // The next call must still be made from the cgroup; printing waits.
+                    short = Some((calls, pos, block.len(), n));
+                } else if !args.quiet || n != block.len() {
                     diag!("write {calls} at {pos} ({} bytes): {n}", block.len());
                 }
                 pos += n as u64;
@@ -86,6 +131,7 @@ pub fn run(args: &Args) -> Res<()> {
             }
             Err(Errno::INTR) => calls -= 1,
             Err(e) => {
+                leave.now()?;
                 diag!(
                     "write {calls} at {pos} ({} bytes): {}",
                     block.len(),
@@ -95,6 +141,10 @@ pub fn run(args: &Args) -> Res<()> {
             }
         }
     };
+    leave.now()?;
+    if let Some((calls, pos, len, n)) = short {
+        diag!("write {calls} at {pos} ({len} bytes): {n}");
+    }
     diag!(
         "ended: {reason} after {calls} writes{who}, {written} bytes written to {}",
         dev.display()
