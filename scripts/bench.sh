@@ -16,7 +16,7 @@ Boots the base test kernel (QEMU, 2 vCPUs, 4 GiB) and measures scullv against a
 tmpfs file in that one guest: sequential fresh, overwrite, append and read
 throughput at 4 KiB..4 MiB blocks and 1 MiB..1 GiB sizes, reads through mmap,
 random 1-byte pread latency at three geometries, system calls of a cat-style
-copy, and the guest's memcpy bandwidth. About 9 minutes under TCG.
+copy, and the guest's memcpy bandwidth. About 5 minutes under TCG (Debian's kernel, on one TCG thread: more).
 
   --quick      a short plan (1 MiB and 32 MiB sizes, fewer calls): about 2 minutes
   --kernel K   base (the default) or debian: Debian's own DEBIAN_RELEASE kernel
@@ -58,7 +58,7 @@ if [ -n "$quick" ]; then
 	command="make bench QUICK=1"
 else
 	out=${out:-$results}
-	plan="full plan, about 9 min"
+	plan="full plan, about 5 min"
 	timeout=1500
 	command="make bench"
 fi
