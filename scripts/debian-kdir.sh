@@ -28,7 +28,7 @@ then builds the tree (about 4 minutes on 2 cores).
   --toolchain host    use the tools on PATH (a Debian host of the kernel's own
                       release, with its rustc, bindgen, libclang and gcc)
   --toolchain chroot  use a Debian environment of the kernel's release made with
-                      debootstrap in the cache (about 3 minutes, 1.5 GB, once);
+                      debootstrap in the cache (1 to 2 minutes, 1.5 GB, once);
                       needs root (unshare, chroot)
   --toolchain auto    host on a Debian host of the kernel's release, else chroot
                       (the default)
@@ -67,6 +67,11 @@ case "$debian_version" in
 14) codename=forky ;;
 *) die "no Debian codename known for +deb$debian_version" "add it to scripts/debian-kdir.sh" ;;
 esac
+# What fetching and unpacking Debian's packages takes, on any host.
+for tool in apt-get:apt dpkg:dpkg xz:xz-utils tar:tar; do
+	command -v "${tool%%:*}" >/dev/null ||
+		die "${tool%%:*} is missing" "apt-get install ${tool#*:}"
+done
 top=$(debian_dir "$release")
 mkdir -p "$top"
 # Real paths: the environment sees host folders at their own paths, not through symlinks.
@@ -137,7 +142,7 @@ if [ "$toolchain" = chroot ]; then
 	env_key=$(echo "$codename ${packages[*]}" | sha256sum | cut -c1-12)
 	env_dir=$SCULLV_CACHE/debian/env-$codename-$env_key
 	if [ ! -f "$env_dir/.scullv-ready" ]; then
-		stage "making a Debian $codename environment for its toolchain (debootstrap, about 3 minutes)" "debian-env"
+		stage "making a Debian $codename environment for its toolchain (debootstrap, 1 to 2 minutes)" "debian-env"
 		[ "$(id -u)" -eq 0 ] || die "the $codename environment needs root (debootstrap, chroot)" \
 			"run as root, or on a Debian $debian_version host use --toolchain host"
 		if ! command -v debootstrap >/dev/null; then
