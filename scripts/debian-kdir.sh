@@ -23,7 +23,7 @@ It fetches (without installing) linux-headers-RELEASE, linux-binary-RELEASE and
 linux-source-X.Y from Debian, checks that the toolchain is exactly the one the
 kernel was built with (rustc's version text, bindgen, libclang, gcc, as the
 kernel's .config records them) and stops with the packages to install if not,
-then builds the tree (about 4 minutes on 2 cores).
+then builds the tree (1 to 2 minutes on 2 cores).
 
   --toolchain host    use the tools on PATH (a Debian host of the kernel's own
                       release, with its rustc, bindgen, libclang and gcc)
@@ -244,7 +244,7 @@ if [ ! -f "$kdir/.scullv-built" ]; then
 				"the toolchain differs from Debian's in a way the checks missed; see the diff in the log"
 		fi
 		stage_done
-		stage "building the tree's Rust metadata and scripts (modules_prepare, about 4 minutes)" \
+		stage "building the tree's Rust metadata and scripts (modules_prepare, 1 to 2 minutes)" \
 			"debian-kdir-build"
 		run in_env "${kmake[@]}" -j"$(nproc)" modules_prepare || die "make modules_prepare failed"
 		# Debian's vmlinux, so that modules get BTF against it as Debian's own do.
