@@ -62,14 +62,16 @@ for k in "${kernels[@]}"; do
 
 	# The module for this kernel, with its own toolchain: any warning fails it.
 	# Its stage lines (and, on a cold cache, the kernel's set-up and build) show as they come.
-	if ! "$here/build-module.sh" "$k" 2>&1 >/dev/null | tee "$SCULLV_LOGS/check-$k-build.err"; then
+	if ! "$here/build-module.sh" "$k" 2>&1 >"$SCULLV_LOGS/check-$k-build.ko" |
+		tee "$SCULLV_LOGS/check-$k-build.err"; then
 		host_not_ok "$k: scullv.ko builds with no warning (the error above; log $SCULLV_LOGS/module-$k.log)"
 		continue
 	fi
 	host_ok "$k: scullv.ko builds with no warning ($(cat "$SCULLV_CACHE/module/$k/toolchain"))"
 
 	cmd="SCULLV_FLAVOUR=$k SEED=$seed sh tests/scullv_test.sh${filter:+ -t $filter}"
-	"$here/run-vm.sh" --kernel "$k" --timeout 1500 --log "$log" -- "$cmd" | tee "$out" || true
+	# The module just built: the runner need not build it again.
+	"$here/run-vm.sh" --kernel "$k" --module "$(tail -n 1 "$SCULLV_LOGS/check-$k-build.ko")" --timeout 1500 --log "$log" -- "$cmd" | tee "$out" || true
 
 	# The guest's KTAP.
 	pass=$(grep -cE '^ok [0-9]+ ' "$out" || true)
@@ -174,7 +176,8 @@ fi
 # build, naming the packages to install.
 if [ -z "$filter" ] && [[ " ${kernels[*]} " == *" debian "* ]]; then
 	err=$SCULLV_LOGS/check-wrong-toolchain.err
-	if PATH="$SCULLV_TOOLS/bin:$PATH" timeout 60 "$here/debian-kdir.sh" --release "$DEBIAN_RELEASE" \
+	# lib.sh put the test kernels' tools (rustup's rustc, bindgen 0.73) first on PATH.
+	if timeout 60 "$here/debian-kdir.sh" --release "$DEBIAN_RELEASE" \
 		--toolchain host >/dev/null 2>"$err"; then
 		host_not_ok "debian-kdir.sh accepted rustup's $(rustc --version) for $DEBIAN_RELEASE"
 	elif grep -qF "found '$(rustc --version)'" "$err" && grep -q 'apt-get install rustc rust-src bindgen' "$err" &&

@@ -20,6 +20,7 @@ Options:
   --debug          the same as --kernel debug
   --timeout SECS   kill the guest after SECS seconds (default 600)
   --mem SIZE       guest memory (default 3G: a 1 GiB device plus a 1 GiB tmpfs file)
+  --module KO      boot with this scullv.ko, already built for the kernel (default: build it)
   --shell          an interactive shell in the guest (module loaded) instead of a command
   --log FILE       keep the guest kernel log in FILE (default: in ~/.cache/scullv/logs)
 
@@ -33,6 +34,7 @@ flavour=base
 timeout=600
 mem=3G
 shell=0
+ko=
 console_log=
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -45,6 +47,7 @@ while [ $# -gt 0 ]; do
 	--timeout) timeout=$2; shift ;;
 	--mem) mem=$2; shift ;;
 	--shell) shell=1 ;;
+	--module) ko=$2; shift ;;
 	--log) console_log=$2; shift ;;
 	-h | --help) usage; exit 0 ;;
 	--) shift; break ;;
@@ -56,7 +59,7 @@ done
 [ $shell = 1 ] || [ $# -gt 0 ] || { usage >&2; exit 2; }
 
 here=$(dirname "$0")
-ko=$("$here/build-module.sh" "$flavour")
+ko=${ko:-$("$here/build-module.sh" "$flavour")}
 helpers=$("$here/build-helpers.sh")
 . "$here/lib.sh"
 if [ "$flavour" = debian ]; then
